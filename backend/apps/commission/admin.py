@@ -1,0 +1,94 @@
+from django.contrib import admin, messages
+
+from .models import Commission, CommissionReport, Deal, Team, TeamMembership
+from .periods import default_period
+from .tasks import generate_and_send_commission_report
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    autocomplete_fields = ["rep"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "manager", "commission_rate", "created_at"]
+    search_fields = ["name", "manager__username", "manager__email"]
+    autocomplete_fields = ["manager"]
+    inlines = [TeamMembershipInline]
+    actions = ["send_last_month_report"]
+
+    @admin.action(description="Email last month's commission report to the managers")
+    def send_last_month_report(self, request, queryset):
+        period = str(default_period())
+        manager_ids = sorted(set(queryset.values_list("manager_id", flat=True)))
+        for manager_id in manager_ids:
+            generate_and_send_commission_report.delay_on_commit(manager_id, period)
+        self.message_user(
+            request,
+            f"Queued the {period} report for {len(manager_ids)} manager(s); "
+            "follow the tasks in Flower.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(TeamMembership)
+class TeamMembershipAdmin(admin.ModelAdmin):
+    list_display = ["rep", "team", "joined_on", "left_on", "rate_override"]
+    list_filter = ["team"]
+    search_fields = ["rep__username", "rep__first_name", "rep__last_name", "team__name"]
+    autocomplete_fields = ["rep", "team"]
+
+
+class CommissionInline(admin.StackedInline):
+    model = Commission
+    extra = 0
+    readonly_fields = ["rep", "amount", "rate", "earned_on"]
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin):
+    list_display = ["external_ref", "rep", "team", "amount", "currency", "closed_on"]
+    list_filter = ["team", "closed_on"]
+    search_fields = ["external_ref", "rep__username", "rep__last_name"]
+    date_hierarchy = "closed_on"
+    autocomplete_fields = ["rep", "team"]
+    inlines = [CommissionInline]
+
+
+@admin.register(Commission)
+class CommissionAdmin(admin.ModelAdmin):
+    list_display = ["deal", "rep", "amount", "rate", "status", "earned_on"]
+    list_filter = ["status", "earned_on", "deal__team"]
+    search_fields = ["deal__external_ref", "rep__username", "rep__last_name"]
+    date_hierarchy = "earned_on"
+    list_select_related = ["deal", "rep"]
+    readonly_fields = ["deal", "rep", "amount", "rate", "earned_on"]
+    actions = ["mark_approved", "mark_paid"]
+
+    @admin.action(description="Mark selected commissions approved")
+    def mark_approved(self, request, queryset):
+        updated = queryset.filter(status=Commission.Status.PENDING).update(
+            status=Commission.Status.APPROVED
+        )
+        self.message_user(request, f"{updated} commission(s) approved.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected commissions paid")
+    def mark_paid(self, request, queryset):
+        updated = queryset.exclude(status=Commission.Status.PAID).update(
+            status=Commission.Status.PAID
+        )
+        self.message_user(request, f"{updated} commission(s) marked paid.", messages.SUCCESS)
+
+
+@admin.register(CommissionReport)
+class CommissionReportAdmin(admin.ModelAdmin):
+    list_display = ["period", "manager", "subject", "generated_at"]
+    list_filter = ["period"]
+    search_fields = ["manager__username", "manager__email", "subject"]
+    readonly_fields = ["manager", "period", "subject", "body_text", "data", "generated_at"]
+    exclude = ["body_html"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,165 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+RATE = {"max_digits": 5, "decimal_places": 2}
+
+
+class Team(models.Model):
+    """A sales team; its manager receives the team's commission report."""
+
+    name = models.CharField(max_length=120, unique=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_teams"
+    )
+    commission_rate = models.DecimalField(
+        **RATE, help_text="Percentage of the deal amount paid as commission, e.g. 7.50."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(commission_rate__gte=0) & Q(commission_rate__lte=100),
+                name="team_rate_between_0_and_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    """A rep's time in a team; closed memberships are kept as history."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    joined_on = models.DateField()
+    left_on = models.DateField(null=True, blank=True)
+    rate_override = models.DecimalField(
+        **RATE,
+        null=True,
+        blank=True,
+        help_text="This rep's own percentage in this team; empty means the team's rate.",
+    )
+
+    class Meta:
+        ordering = ["team", "rep__username", "joined_on"]
+        constraints = [
+            # Overlapping closed periods are refused by apps.commission.services.join_team;
+            # the database guarantees at most one open membership per rep.
+            models.UniqueConstraint(
+                fields=["rep"],
+                condition=Q(left_on__isnull=True),
+                name="one_open_membership_per_rep",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_on__isnull=True) | Q(left_on__gte=F("joined_on")),
+                name="membership_leaves_after_joining",
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_override__isnull=True)
+                | (Q(rate_override__gte=0) & Q(rate_override__lte=100)),
+                name="membership_rate_between_0_and_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        until = self.left_on.isoformat() if self.left_on else "now"
+        return f"{self.rep} in {self.team} ({self.joined_on.isoformat()} - {until})"
+
+    @property
+    def effective_rate(self) -> Decimal:
+        if self.rate_override is not None:
+            return self.rate_override
+        return self.team.commission_rate
+
+
+class Deal(models.Model):
+    """A closed deal, recorded once (by its external reference) in the deployment currency."""
+
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deals"
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    closed_on = models.DateField(db_index=True)
+    external_ref = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-closed_on", "external_ref"]
+        indexes = [models.Index(fields=["team", "closed_on"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_ref} ({self.amount} {self.currency})"
+
+
+class Commission(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+
+    deal = models.OneToOneField(Deal, on_delete=models.CASCADE, related_name="commission")
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commissions"
+    )
+    amount = models.DecimalField(**MONEY)
+    rate = models.DecimalField(**RATE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    earned_on = models.DateField(db_index=True)
+
+    class Meta:
+        ordering = ["-earned_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="commission_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate__gte=0) & Q(rate__lte=100),
+                name="commission_rate_between_0_and_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "paid"]),
+                name="commission_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.deal.external_ref} ({self.status})"
+
+
+class CommissionReport(models.Model):
+    """The latest report built for a manager and month, as it was emailed."""
+
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="commission_reports"
+    )
+    period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    data = models.JSONField(help_text="The report's numbers, Decimals as strings.")
+    generated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period", "manager__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manager", "period"], name="one_report_per_manager_and_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} for {self.manager}"

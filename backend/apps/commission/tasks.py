@@ -1,0 +1,50 @@
+"""Commission report tasks, on the `reports` queue (routed in core/celery.py)."""
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from apps.mailing.models import EmailDelivery
+from apps.mailing.tasks import send_email_delivery
+
+from .report import ReportRequestError, load_report_request
+from .services import prepare_report_email
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    # Only a database that is briefly away is worth another try; bad input is not.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    throws=(ReportRequestError,),
+)
+def generate_and_send_commission_report(
+    self, user_id: int, period: str | None = None, resend_key: str | None = None
+) -> dict:
+    """Build the manager's team report for the period (default: last month) and
+    hand its email to the `email` queue. Safe to run twice: one email per manager
+    and period, plus one per distinct `resend_key` an operator asks for.
+    """
+    try:
+        manager, period_ = load_report_request(user_id, period)
+    except ReportRequestError as exc:
+        logger.error("Commission report refused (user_id=%r, period=%r): %s", user_id, period, exc)
+        raise
+    report, delivery = prepare_report_email(manager, period_, resend_key)
+    outcome = {"report_id": report.pk, "delivery_id": delivery.pk, "period": str(period_)}
+    if delivery.status in EmailDelivery.LEFT:
+        logger.info("Report %s for %s already emailed; nothing to send", period_, manager.username)
+        return {**outcome, "email": "already-sent"}
+    send_email_delivery.delay_on_commit(delivery.pk)
+    logger.info(
+        "Report %s for %s built; email delivery %s queued", period_, manager.username, delivery.pk
+    )
+    return {**outcome, "email": "queued"}

@@ -1,0 +1,64 @@
+from django.db import models
+
+
+class EmailDelivery(models.Model):
+    """One email we owe somebody: what it says, whether it left, and what became of it.
+
+    The idempotency key makes "send this" safe to ask twice: one row per key, and
+    the sending task never sends a row that has already left.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Waiting to retry"
+        SENT = "sent", "Sent (accepted by the provider)"
+        DELIVERED = "delivered", "Delivered"
+        DEFERRED = "deferred", "Deferred by the receiving server"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Marked as spam"
+        REJECTED = "rejected", "Rejected by the provider"
+        FAILED = "failed", "Failed"
+
+    # Statuses in which the message has left (or may have left) us: never send again.
+    LEFT = frozenset(
+        {
+            Status.SENT,
+            Status.DELIVERED,
+            Status.DEFERRED,
+            Status.BOUNCED,
+            Status.COMPLAINED,
+            Status.REJECTED,
+        }
+    )
+    # Statuses from which the sending task may (re)claim the row.
+    SENDABLE = frozenset({Status.QUEUED, Status.RETRYING, Status.FAILED})
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    attachments = models.JSONField(
+        default=list, blank=True, help_text="[{filename, content, mimetype}] with text content."
+    )
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="Passed to the provider and back in its webhooks."
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sending_since = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "email deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to_email} ({self.status})"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make run`: the whole stack on this machine without Docker.
+# SQLite under var/, a private redis-server, then honcho runs web, both workers,
+# beat and Flower from ops/Procfile. Ctrl-C stops everything.
+set -o errexit -o pipefail -o nounset
+cd "$(dirname "$0")/../.."
+
+ops/scripts/bootstrap.sh
+ops/scripts/ensure-system-packages.sh redis-server:redis-server
+
+export REDIS_PORT=${REDIS_PORT:-6390}
+export WEB_PORT=${WEB_PORT:-8000}
+export FLOWER_PORT=${FLOWER_PORT:-5555}
+export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:${REDIS_PORT}/0}
+mkdir -p var/redis
+
+# Our own Redis on its own port, so a system Redis on 6379 is never touched.
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" \
+  --appendonly yes --daemonize yes --pidfile "$PWD/var/redis/redis.pid" \
+  --logfile "$PWD/var/redis/redis.log"
+trap 'kill "$(cat var/redis/redis.pid 2>/dev/null)" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+manage() { .venv/bin/python backend/manage.py "$@"; }
+manage migrate --no-input -v 0
+manage seed_demo
+# Queued before the workers start; --resend so every `make run` shows a fresh email
+# in the email worker's output (without it, a report already sent is not sent again).
+manage send_commission_report --manager maria --resend
+
+cat <<INFO
+
+  Site:   http://127.0.0.1:${WEB_PORT}/
+  Admin:  http://127.0.0.1:${WEB_PORT}/admin/   (admin / commission-demo)
+  Flower: http://127.0.0.1:${FLOWER_PORT}/
+  Stop with Ctrl-C.
+
+INFO
+.venv/bin/honcho --procfile ops/Procfile --app-root . start

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: set up what a fresh machine lacks, then run the whole suite.
+# The suite starts its own redis-server and Celery workers; extra arguments go to pytest.
+set -o errexit -o pipefail -o nounset
+cd "$(dirname "$0")/../.."
+
+ops/scripts/bootstrap.sh
+ops/scripts/ensure-system-packages.sh redis-server:redis-server
+
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure, not a pass." >&2
+  exit 1
+fi
+exit "$status"

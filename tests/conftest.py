@@ -1,0 +1,65 @@
+"""Shared fixtures: data factories, and the real parts (redis-server, Celery workers).
+
+Integration tests get a `redis-server` this suite starts on a free port and real
+`celery worker` subprocesses that share the test database (transactional tests).
+"""
+
+import pytest
+
+from tests.support.mailbox import Mailbox
+from tests.support.processes import WorkerPool, start_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the whole session; its URL."""
+    with start_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_url):
+    """The project's Celery app, publishing to the suite's own Redis."""
+    from core.celery import app
+
+    app.conf.broker_url = redis_url
+    return app
+
+
+@pytest.fixture(scope="session")
+def worker_pool(celery_app, redis_url, django_db_setup, django_db_blocker, tmp_path_factory):
+    """Starts real `celery worker` processes on demand: one per queue at a time.
+
+    `worker_pool.ensure("email", EMAIL_BACKEND=...)` returns a running worker for
+    that queue with those settings (from the environment, as in production),
+    restarting the queue's worker when the settings differ from the running one.
+    """
+    with django_db_blocker.unblock():
+        pool = WorkerPool(
+            app=celery_app,
+            broker_url=redis_url,
+            workdir=tmp_path_factory.mktemp("workers"),
+        )
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture
+def worker_mailbox(worker_pool):
+    """What the workers' file-based email backend wrote, emptied before the test."""
+    mailbox = Mailbox(worker_pool.mail_dir)
+    mailbox.clear()
+    return mailbox
+
+
+@pytest.fixture
+def celery_eager(celery_app, settings):
+    """Run tasks inline in this process (unit tests of task logic only)."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = False
+    try:
+        yield celery_app
+    finally:
+        celery_app.conf.task_always_eager = False
