@@ -11,6 +11,16 @@ from tests.support.processes import WorkerPool, start_redis
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Each pytest run gets its own SQLite test file, so runs never share one."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A private redis-server for the whole session; its URL."""
     with start_redis(tmp_path_factory.mktemp("redis")) as url:
