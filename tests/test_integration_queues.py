@@ -76,3 +76,24 @@ def test_running_the_report_twice_sends_one_email(worker_pool, worker_mailbox):
     assert second == {**first, "email": "already-sent"}
     assert len(worker_mailbox.messages()) == 1
     assert EmailDelivery.objects.count() == 1
+
+
+def test_bad_input_fails_on_the_worker_without_retry(worker_pool):
+    reports_worker = worker_pool.ensure("reports")
+
+    result = generate_and_send_commission_report.delay(424242, "2025-09")
+
+    row = wait_for(
+        lambda: TaskResult.objects.filter(task_id=result.id, status="FAILURE").first(),
+        what="the task to fail",
+    )
+    failure = json.loads(row.result)
+    assert failure["exc_type"] == "ReportRequestError"
+    assert failure["exc_message"] == ["no user with id 424242"]
+    log = wait_for(
+        lambda: (text := reports_worker.log()) and "Commission report refused" in text and text,
+        what="the worker's error line",
+    )
+    task_lines = [line for line in log.splitlines() if result.id in line]
+    assert any("no user with id 424242" in line for line in task_lines)
+    assert not any("retry" in line.lower() for line in task_lines)

@@ -1,0 +1,99 @@
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django_celery_results.models import TaskResult
+
+from apps.commission.models import Commission, Deal, Team, TeamMembership
+from apps.mailing.models import EmailDelivery
+from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.waiting import wait_for
+
+
+def call(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+@pytest.mark.parametrize("reference", ["boss", "BOSS@example.com", "id"])
+def test_send_commission_report_queues_the_task_and_prints_its_id(worker_pool, reference):
+    worker_pool.ensure("reports")
+    worker_pool.ensure("email")
+    manager = UserFactory(username="boss")
+    add_rep(TeamFactory(manager=manager))
+    reference = str(manager.pk) if reference == "id" else reference
+
+    output = call("send_commission_report", "--manager", reference, "--period", "2025-09")
+
+    assert "Queued the 2025-09 commission report for boss <boss@example.com>: task " in output
+    task_id = output.strip().rsplit(" ", 1)[1]
+    row = wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").first(),
+        what="the queued task to run",
+    )
+    assert json.loads(row.meta)["queue"] == "reports"
+    assert json.loads(row.result)["period"] == "2025-09"
+    wait_for(
+        lambda: EmailDelivery.objects.filter(to_email="boss@example.com", status="sent").exists(),
+        what="the email to be sent",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--manager", "nobody"], "No user matches 'nobody'"),
+        (["--manager", "rep"], "manages no team"),
+        (["--manager", "boss", "--period", "2025-9"], "YYYY-MM"),
+    ],
+)
+def test_send_commission_report_refuses_bad_requests_before_queueing(arguments, message):
+    add_rep(TeamFactory(manager=UserFactory(username="boss")), username="rep")
+
+    with pytest.raises(CommandError, match=message):
+        call("send_commission_report", *arguments)
+
+
+@pytest.mark.django_db
+def test_send_commission_report_refuses_an_ambiguous_email():
+    TeamFactory(manager=UserFactory(username="a", email="same@example.com"))
+    UserFactory(username="b", email="SAME@example.com")
+
+    with pytest.raises(CommandError, match="Several users"):
+        call("send_commission_report", "--manager", "same@example.com")
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_the_admin_login():
+    output = call("seed_demo")
+    counts = [
+        model.objects.count()
+        for model in (get_user_model(), Team, TeamMembership, Deal, Commission)
+    ]
+    again = call("seed_demo")
+
+    assert "Admin login: admin / commission-demo" in output
+    assert "(0 new deals)" in again
+    assert counts == [
+        model.objects.count()
+        for model in (get_user_model(), Team, TeamMembership, Deal, Commission)
+    ]
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("commission-demo")
+    assert Team.objects.count() >= 3 and counts[3] > 100
+    # Every manager has a team of several reps, and one rep moved team (history kept).
+    assert all(team.memberships.count() >= 3 for team in Team.objects.all())
+    assert TeamMembership.objects.filter(left_on__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_run_in_production(settings):
+    settings.IS_PRODUCTION = True
+    with pytest.raises(CommandError, match="not in production"):
+        call("seed_demo")

@@ -1,0 +1,137 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from apps.commission.models import Commission, Deal, TeamMembership
+from apps.commission.services import CommissionDataError, join_team, record_deal
+from tests.factories import TeamFactory, UserFactory, add_rep
+
+pytestmark = pytest.mark.django_db
+
+D = dt.date
+
+
+def test_record_deal_uses_the_team_rate_and_rounds_half_up():
+    team = TeamFactory(commission_rate=Decimal("7.50"))
+    rep = add_rep(team)
+
+    deal = record_deal(rep=rep, amount="333.35", closed_on=D(2025, 3, 4), external_ref="A-1")
+
+    assert deal.team == team
+    assert deal.currency == "USD"
+    assert deal.commission.rate == Decimal("7.50")
+    assert deal.commission.amount == Decimal("25.00")
+    assert deal.commission.status == Commission.Status.PENDING
+    assert deal.commission.earned_on == D(2025, 3, 4)
+
+
+def test_record_deal_prefers_the_reps_own_rate():
+    team = TeamFactory(commission_rate=Decimal("5.00"))
+    rep = add_rep(team, rate_override=Decimal("12.5"))
+
+    deal = record_deal(rep=rep, amount="1000.10", closed_on=D(2025, 3, 4), external_ref="A-2")
+
+    assert deal.commission.rate == Decimal("12.50")
+    assert deal.commission.amount == Decimal("125.01")
+
+
+def test_record_deal_books_the_team_the_rep_was_in_on_the_closing_day():
+    north, south = TeamFactory(name="North"), TeamFactory(name="South")
+    rep = add_rep(north, joined_on=D(2025, 1, 1))
+    join_team(rep, south, D(2025, 3, 15))
+
+    before = record_deal(rep=rep, amount="10", closed_on=D(2025, 3, 14), external_ref="M-1")
+    after = record_deal(rep=rep, amount="10", closed_on=D(2025, 3, 15), external_ref="M-2")
+
+    assert (before.team, after.team) == (north, south)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amount": "-1.00"}, "negative amount"),
+        ({"currency": "EUR"}, "records USD only"),
+        ({"closed_on": D(2019, 1, 1)}, "in no team"),
+    ],
+)
+def test_record_deal_refuses_inconsistent_deals(kwargs, message):
+    rep = add_rep(TeamFactory(), joined_on=D(2020, 1, 1))
+    arguments = {"rep": rep, "amount": "100", "closed_on": D(2025, 1, 1), "external_ref": "X"}
+
+    with pytest.raises(CommissionDataError, match=message):
+        record_deal(**{**arguments, **kwargs})
+    assert not Deal.objects.exists()
+
+
+def test_a_deal_is_recorded_once_by_its_external_reference():
+    rep = add_rep(TeamFactory())
+    record_deal(rep=rep, amount="100", closed_on=D(2025, 1, 1), external_ref="DUP")
+
+    with pytest.raises(CommissionDataError, match="already recorded"):
+        record_deal(rep=rep, amount="100", closed_on=D(2025, 1, 1), external_ref="DUP")
+    assert Deal.objects.count() == 1
+
+
+def test_join_team_closes_the_open_membership_and_keeps_history():
+    north, south = TeamFactory(), TeamFactory()
+    rep = add_rep(north, joined_on=D(2025, 1, 1))
+
+    join_team(rep, south, D(2025, 6, 1))
+
+    history = list(TeamMembership.objects.filter(rep=rep).order_by("joined_on"))
+    assert [(m.team, m.joined_on, m.left_on) for m in history] == [
+        (north, D(2025, 1, 1), D(2025, 5, 31)),
+        (south, D(2025, 6, 1), None),
+    ]
+
+
+def test_join_team_refuses_to_rewrite_history():
+    north, south = TeamFactory(), TeamFactory()
+    rep = add_rep(north, joined_on=D(2025, 6, 1))
+
+    with pytest.raises(CommissionDataError, match="cannot join"):
+        join_team(rep, south, D(2025, 5, 1))
+
+
+def test_database_allows_one_open_membership_per_rep():
+    rep = UserFactory()
+    TeamMembership.objects.create(team=TeamFactory(), rep=rep, joined_on=D(2025, 1, 1))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TeamMembership.objects.create(team=TeamFactory(), rep=rep, joined_on=D(2025, 2, 1))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rep, team: Deal.objects.create(
+            rep=rep,
+            team=team,
+            amount=Decimal("-1"),
+            currency="USD",
+            closed_on=D(2025, 1, 1),
+            external_ref="NEG",
+        ),
+        lambda rep, team: TeamMembership.objects.create(
+            team=team, rep=UserFactory(), joined_on=D(2025, 2, 1), left_on=D(2025, 1, 1)
+        ),
+        lambda rep, team: TeamFactory(commission_rate=Decimal("100.01")),
+    ],
+    ids=["negative-deal", "leaves-before-joining", "rate-over-100"],
+)
+def test_database_check_constraints(make):
+    team = TeamFactory()
+    rep = add_rep(team)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make(rep, team)
+
+
+def test_database_refuses_a_negative_commission():
+    rep = add_rep(TeamFactory())
+    deal = record_deal(rep=rep, amount="100", closed_on=D(2025, 1, 1), external_ref="C-1")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Commission.objects.filter(pk=deal.commission.pk).update(amount=Decimal("-0.01"))

@@ -1,0 +1,166 @@
+"""The report task as the plan asks: called, it forms the report and "sends" the email."""
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from apps.commission import tasks
+from apps.commission.models import CommissionReport
+from apps.commission.periods import Period
+from apps.commission.report import ReportRequestError
+from apps.commission.services import record_deal
+from apps.mailing.models import EmailDelivery
+from tests.factories import TeamFactory, UserFactory, add_rep
+
+pytestmark = pytest.mark.django_db
+
+TASK = tasks.generate_and_send_commission_report
+
+
+@pytest.fixture
+def team():
+    manager = UserFactory(username="maria", first_name="Maria", last_name="Ivanova")
+    return TeamFactory(name="North", manager=manager, commission_rate=Decimal("8"))
+
+
+def run(*args, **kwargs):
+    return TASK.delay(*args, **kwargs)
+
+
+def test_task_forms_the_report_and_emails_the_manager(
+    celery_eager, team, django_capture_on_commit_callbacks
+):
+    ann = add_rep(team, first_name="Ann", last_name="Lee")
+    bob = add_rep(team, first_name="Bob", last_name="Ray")
+    amounts = {ann: ["1999.99", "0.06"], bob: ["12345.67"]}
+    for rep, values in amounts.items():
+        for number, amount in enumerate(values):
+            record_deal(
+                rep=rep,
+                amount=amount,
+                closed_on=dt.date(2025, 9, 10),
+                external_ref=f"{rep.username}-{number}",
+            )
+    # Independently of the code under test: 8% of each deal, rounded half-up per deal.
+    expected = {
+        rep: sum(
+            (Decimal(a) * Decimal("0.08")).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+            for a in values
+        )
+        for rep, values in amounts.items()
+    }
+    assert expected[ann] == Decimal("160.00")  # 159.9992 -> 160.00, 0.0048 -> 0.00
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run(team.manager.pk, "2025-09")
+
+    assert result.successful(), result.traceback
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["maria@example.com"]
+    assert message.subject == "Commission report 2025-09: North"
+    assert "Ann Lee" in message.body and "Bob Ray" in message.body
+    assert f"{expected[ann]:,.2f}" in message.body
+    assert f"{expected[bob]:,.2f}" in message.body
+    total = expected[ann] + expected[bob]
+    assert f"Grand total commission: {total:,.2f} USD on 3 deals" in message.body
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and "Ann Lee" in html
+    assert message.attachments[0][0] == "commission-report-2025-09.csv"
+
+    delivery = EmailDelivery.objects.get()
+    assert delivery.status == EmailDelivery.Status.SENT
+    stored = CommissionReport.objects.get(manager=team.manager, period="2025-09")
+    assert stored.data["totals"]["commission"] == str(total)
+    assert result.result == {
+        "report_id": stored.pk,
+        "delivery_id": delivery.pk,
+        "period": "2025-09",
+        "email": "queued",
+    }
+
+
+def test_period_defaults_to_last_month(celery_eager, team, django_capture_on_commit_callbacks):
+    add_rep(team)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run(team.manager.pk)
+
+    last_month = str(Period.containing(dt.date.today()).previous())
+    assert result.result["period"] == last_month
+    assert mail.outbox[0].subject == f"Commission report {last_month}: North"
+
+
+def test_a_second_run_sends_nothing_more(celery_eager, team, django_capture_on_commit_callbacks):
+    add_rep(team)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run(team.manager.pk, "2025-09")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = run(team.manager.pk, "2025-09")
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = run(team.manager.pk, "2025-09", resend_key="operator-request-1")
+
+    assert first.result["email"] == "queued"
+    assert second.result["email"] == "already-sent"
+    assert resent.result["email"] == "queued"
+    assert len(mail.outbox) == 2  # the original and the one explicit resend
+    assert EmailDelivery.objects.count() == 2
+    assert CommissionReport.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unknown-user", "no user with id 999999"),
+        ("not-a-manager", "manages no team"),
+        ("no-email", "has no email address"),
+        ("bad-period", "period must be a month written YYYY-MM"),
+        ("future-period", "is in the future"),
+        ("bad-user-id", "user id must be a whole number"),
+    ],
+)
+def test_bad_input_fails_at_once_with_a_clear_logged_error(
+    celery_eager, team, case, message, monkeypatch, caplog
+):
+    rep = add_rep(team)
+    args = {
+        "unknown-user": (999999, "2025-09"),
+        "not-a-manager": (rep.pk, "2025-09"),
+        "no-email": (team.manager.pk, "2025-09"),
+        "bad-period": (team.manager.pk, "2025/09"),
+        "future-period": (team.manager.pk, "2999-01"),
+        "bad-user-id": ("maria", "2025-09"),
+    }[case]
+    if case == "no-email":
+        team.manager.email = ""
+        team.manager.save()
+    calls = []
+    original = tasks.load_report_request
+    monkeypatch.setattr(tasks, "load_report_request", lambda *a: calls.append(a) or original(*a))
+
+    with caplog.at_level(logging.ERROR, logger="apps.commission.tasks"):
+        result = run(*args)
+
+    assert result.failed()
+    assert isinstance(result.result, ReportRequestError)
+    assert message in str(result.result)
+    assert len(calls) == 1  # not retried
+    assert any(message in record.getMessage() for record in caplog.records)
+    assert not EmailDelivery.objects.exists()
+    assert not mail.outbox
+
+
+def test_task_is_routed_by_task_routes_not_by_a_queue_argument(celery_app):
+    route = celery_app.amqp.router.route({}, TASK.name)
+    assert route["queue"].name == "reports"
+    email_route = celery_app.amqp.router.route({}, "apps.mailing.tasks.send_email_delivery")
+    assert email_route["queue"].name == "email"
+    assert getattr(TASK, "queue", None) is None
+
+
+def test_only_json_goes_over_the_broker(celery_app):
+    assert celery_app.conf.accept_content == ["json"]
+    assert celery_app.conf.task_serializer == "json"
+    assert celery_app.conf.result_serializer == "json"
