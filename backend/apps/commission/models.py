@@ -163,3 +163,30 @@ class CommissionReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} for {self.manager}"
+
+
+class MonthlyReportDispatch(models.Model):
+    """The monthly schedule queued this manager's report for this period.
+
+    The unique constraint is what keeps a schedule that fires twice from queuing a
+    manager twice; see apps.commission.services.dispatch_monthly_reports.
+    """
+
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monthly_dispatches"
+    )
+    period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
+    run_id = models.UUIDField(help_text="The schedule run that queued the report.")
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period", "manager_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manager", "period"], name="one_monthly_dispatch_per_manager_and_period"
+            ),
+        ]
+        indexes = [models.Index(fields=["period", "run_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.period} for {self.manager_id}"

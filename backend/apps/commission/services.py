@@ -1,6 +1,10 @@
-"""Writing commission data: team membership and deals with their commissions."""
+"""Writing commission data: team membership, deals with their commissions, the
+report emails and the monthly fan-out."""
 
 import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,10 +14,19 @@ from django.db.models import Q
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
 
-from .models import Commission, CommissionReport, Deal, Team, TeamMembership
+from .models import (
+    Commission,
+    CommissionReport,
+    Deal,
+    MonthlyReportDispatch,
+    Team,
+    TeamMembership,
+)
 from .money import commission_for, to_money
 from .periods import Period
 from .report import build_report, render_csv, render_html, render_text, report_subject
+
+logger = logging.getLogger(__name__)
 
 
 class CommissionDataError(ValueError):
@@ -159,3 +172,69 @@ def prepare_report_email(
         metadata={"manager_id": str(manager.pk), "period": str(period)},
     )
     return stored, delivery
+
+
+def manager_id_chunks(size: int) -> Iterator[list[int]]:
+    """Ids of every user who manages a team, ascending, `size` at a time.
+
+    Keyset pagination: each chunk is one small query, so no more than `size` ids
+    are held at once, however many managers there are.
+    """
+    after = 0
+    while True:
+        chunk = list(
+            Team.objects.filter(manager_id__gt=after)
+            .order_by("manager_id")
+            .values_list("manager_id", flat=True)
+            .distinct()[:size]
+        )
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1]
+
+
+def dispatch_monthly_reports(
+    period: Period, enqueue: Callable[[int, str], object], chunk_size: int = 500
+) -> int:
+    """Queue the period's report once for every manager; return how many this call queued.
+
+    Why a table and not only the delivery's idempotency key: the key keeps a manager
+    from getting two emails, but the schedule firing twice (two beats, a retried or
+    replayed fan-out) would still build every report twice and race two report tasks
+    per manager. Instead each manager and period is claimed in the database, where a
+    unique constraint lets exactly one run win, whichever order two runs go in:
+
+    1. insert a MonthlyReportDispatch row per manager of the chunk, tagged with this
+       run's id, skipping conflicts (rows another run claimed already stay theirs);
+    2. read back the rows carrying this run's id: those managers are ours;
+    3. enqueue their reports and commit.
+
+    The enqueue happens inside the transaction on purpose: if the broker is down, the
+    chunk's claims roll back with the error, and a retry of the fan-out queues those
+    managers then. (Committing first would turn a broker outage into reports never
+    sent.) The report task reads nothing this transaction writes, so it may start
+    before commit. The price is paid only on failure: managers of the failed chunk
+    queued before the error (or a whole chunk, were the commit itself to fail) are
+    queued again by the retry, and the delivery's idempotency key still lets one
+    email out per manager.
+    """
+    run_id = uuid.uuid4()
+    queued = 0
+    for chunk in manager_id_chunks(chunk_size):
+        with transaction.atomic():
+            MonthlyReportDispatch.objects.bulk_create(
+                [
+                    MonthlyReportDispatch(manager_id=manager_id, period=str(period), run_id=run_id)
+                    for manager_id in chunk
+                ],
+                ignore_conflicts=True,
+            )
+            ours = MonthlyReportDispatch.objects.filter(
+                period=str(period), run_id=run_id, manager_id__in=chunk
+            ).order_by("manager_id")
+            for manager_id in ours.values_list("manager_id", flat=True):
+                enqueue(manager_id, str(period))
+                queued += 1
+    logger.info("Monthly reports for %s: queued %d manager(s) in run %s", period, queued, run_id)
+    return queued

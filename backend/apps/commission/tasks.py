@@ -4,12 +4,14 @@ import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.tasks import send_email_delivery
 
+from .periods import InvalidPeriod, parse_period
 from .report import ReportRequestError, load_report_request
-from .services import prepare_report_email
+from .services import dispatch_monthly_reports, prepare_report_email
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +50,24 @@ def generate_and_send_commission_report(
         "Report %s for %s built; email delivery %s queued", period_, manager.username, delivery.pk
     )
     return {**outcome, "email": "queued"}
+
+
+@shared_task(
+    bind=True,
+    # The database or the broker briefly away; what was queued before stays queued once.
+    autoretry_for=(OperationalError, InterfaceError, BrokerError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    throws=(InvalidPeriod,),
+)
+def send_monthly_commission_reports(self, period: str | None = None) -> dict:
+    """The monthly beat entry: one `generate_and_send_commission_report` per manager
+    for the period (default: last month), each queued once however often this runs.
+    """
+    period_ = parse_period(period)
+    queued = dispatch_monthly_reports(period_, generate_and_send_commission_report.delay)
+    return {"period": str(period_), "queued": queued}

@@ -5,7 +5,15 @@ from .models import EmailDelivery
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["subject", "to_email", "status", "attempts", "provider_message_id", "sent_at"]
+    list_display = [
+        "subject",
+        "to_email",
+        "status",
+        "attempts",
+        "provider_message_id",
+        "sent_at",
+        "tracked_at",
+    ]
     list_filter = ["status", "created_at", "sent_at"]
     search_fields = ["to_email", "subject", "idempotency_key", "provider_message_id"]
     date_hierarchy = "created_at"
@@ -25,6 +33,7 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         "updated_at",
         "sending_since",
         "sent_at",
+        "tracked_at",
     ]
 
     def has_add_permission(self, request):

@@ -55,6 +55,9 @@ class EmailDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     sending_since = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    tracked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider's latest recorded event happened."
+    )
 
     class Meta:
         ordering = ["-created_at"]

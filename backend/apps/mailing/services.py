@@ -6,13 +6,19 @@ Plain functions; apps.mailing.tasks wraps them with the retry policy.
 import datetime as dt
 import logging
 import smtplib
+import time
 from collections.abc import Iterable
 
-from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+)
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .models import EmailDelivery
@@ -102,6 +108,18 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError)
 
 
+def describe_error(exc: BaseException) -> str:
+    """The error as operators need it: with the provider's own answer when there is one."""
+    text = f"{type(exc).__name__}: {exc}"
+    response = getattr(exc, "response", None)
+    if isinstance(exc, AnymailError) and exc.status_code is None and response is not None:
+        # Anymail leaves the answer out when the call itself succeeded (all recipients
+        # refused), yet it is the answer that says why.
+        text += f"\n{exc.esp_name or 'Provider'} API response {response.status_code}: "
+        text += response.text[:2000]
+    return text
+
+
 def _claim(delivery_id: int) -> bool:
     """Atomically move the delivery to SENDING; False if it is not ours to send now.
 
@@ -127,9 +145,16 @@ def send_delivery(delivery_id: int) -> str:
     Raises TransientEmailError (retry later) or PermanentEmailError (give up), having
     recorded the error on the delivery.
 
-    The one window for a duplicate: the provider accepted the message and this
-    process died before the next statement stored SENT. The next attempt (after the
-    hard time limit) cannot know the message left and sends it again.
+    Where a duplicate is still possible: none of the supported providers takes an
+    idempotency key on its send API, so a message the provider accepted but that we
+    could not record is sent again by the next attempt. That happens when
+    - this process dies between the provider's answer and `record_sent` (milliseconds;
+      the next attempt waits out CELERY_TASK_TIME_LIMIT before it reclaims the row), or
+    - the request times out after the provider accepted it (a timeout is retried
+      because far more often nothing arrived; ANYMAIL_REQUESTS_TIMEOUT stays generous).
+    With tracking webhooks on, either gap closes as soon as the provider reports on
+    the message: the event finds the row by the `delivery_id` in its metadata and
+    marks it as left, and no later attempt sends it again.
     """
     delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
@@ -151,8 +176,9 @@ def send_delivery(delivery_id: int) -> str:
         message.send()
     except Exception as exc:
         transient = is_transient(exc)
-        error = f"{type(exc).__name__}: {exc}"
-        EmailDelivery.objects.filter(pk=delivery_id).update(
+        error = describe_error(exc)
+        # A tracking event may have shown meanwhile that the message left after all.
+        EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.LEFT).update(
             status=Status.RETRYING if transient else Status.FAILED,
             last_error=error,
             updated_at=timezone.now(),
@@ -165,17 +191,47 @@ def send_delivery(delivery_id: int) -> str:
 
     anymail_status = getattr(message, "anymail_status", None)
     message_id = (getattr(anymail_status, "message_id", None) or "") if anymail_status else ""
-    EmailDelivery.objects.filter(pk=delivery_id).update(
-        status=Status.SENT,
-        provider_message_id=message_id,
-        sent_at=timezone.now(),
-        last_error="",
-        updated_at=timezone.now(),
-    )
+    record_sent(delivery_id, message_id)
     logger.info(
         "Email delivery %s sent to %s (message id %r)", delivery_id, delivery.to_email, message_id
     )
     return "sent"
+
+
+def record_sent(delivery_id: int, message_id: str, *, tries: int = 3, pause: float = 1.0) -> None:
+    """Record that the provider accepted the message; it must not be sent again.
+
+    Runs right after the provider's answer, before anything else, and tries again
+    on a dropped database connection: until this row says SENT, a later attempt
+    would send a duplicate. A tracking event that arrived first (DELIVERED, ...)
+    is kept.
+    """
+    for attempt in range(1, tries + 1):
+        try:
+            now = timezone.now()
+            EmailDelivery.objects.filter(pk=delivery_id).update(
+                status=Case(
+                    When(status__in=EmailDelivery.LEFT, then=F("status")),
+                    default=Value(Status.SENT),
+                ),
+                provider_message_id=message_id,
+                sent_at=now,
+                last_error="",
+                updated_at=now,
+            )
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == tries:
+                logger.critical(
+                    "Email delivery %s was accepted by the provider (message id %r) but could "
+                    "not be recorded; a retry of this delivery would send it twice",
+                    delivery_id,
+                    message_id,
+                )
+                raise
+            logger.warning("Recording email delivery %s as sent failed; trying again", delivery_id)
+            connection.close()
+            time.sleep(pause)
 
 
 def mark_failed(delivery_id: int, error: str) -> None:

@@ -13,9 +13,12 @@ logger = logging.getLogger(__name__)
 
 class EmailDeliveryTask(DjangoTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Retries are exhausted or the error is permanent: the row must say so.
+        # Retries are exhausted, or something unforeseen broke: the row must say so.
+        # (A permanent error is already recorded, in the provider's words.)
+        if isinstance(exc, services.PermanentEmailError):
+            return
         delivery_id = args[0] if args else kwargs.get("delivery_id")
-        services.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+        services.mark_failed(delivery_id, services.describe_error(exc))
 
 
 @shared_task(

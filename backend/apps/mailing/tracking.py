@@ -1,0 +1,137 @@
+"""What the provider tells us about a message after it left: delivered, bounced, ...
+
+Plain functions; apps.mailing.receivers hands them Anymail's normalized tracking
+events (https://anymail.dev/en/stable/sending/tracking/), whatever the provider.
+"""
+
+import logging
+
+from anymail.signals import AnymailTrackingEvent, EventType
+from django.conf import settings
+from django.utils import timezone
+
+from .models import EmailDelivery
+
+logger = logging.getLogger(__name__)
+
+Status = EmailDelivery.Status
+
+# Anymail event type -> delivery status. Engagement events (opened, clicked,
+# unsubscribed, ...) say nothing about delivery and are not recorded.
+EVENT_STATUS = {
+    EventType.QUEUED: Status.SENT,
+    EventType.SENT: Status.SENT,
+    EventType.DEFERRED: Status.DEFERRED,
+    EventType.DELIVERED: Status.DELIVERED,
+    EventType.BOUNCED: Status.BOUNCED,
+    EventType.REJECTED: Status.REJECTED,
+    # The provider accepted the message and then could not send it: final, and
+    # not ours to retry (FAILED would let an operator's retry send it again).
+    EventType.FAILED: Status.REJECTED,
+    EventType.COMPLAINED: Status.COMPLAINED,
+}
+
+# How far a delivery's fate has gone. An event only ever moves a delivery to a
+# higher rank, so a replayed event changes nothing and a late, out-of-order one (a
+# "delivered" that arrives after the "bounced", a "deferred" after the "delivered")
+# cannot undo a final outcome. Statuses of our own sending rank lowest: an event
+# proves the provider has the message, even if our worker never heard its answer.
+RANK = {
+    Status.QUEUED: 0,
+    Status.SENDING: 0,
+    Status.RETRYING: 0,
+    Status.FAILED: 0,
+    Status.SENT: 1,
+    Status.DEFERRED: 2,
+    Status.DELIVERED: 3,
+    Status.BOUNCED: 4,
+    Status.REJECTED: 4,
+    Status.COMPLAINED: 5,
+}
+
+PROBLEMS = frozenset({Status.DEFERRED, Status.BOUNCED, Status.REJECTED, Status.COMPLAINED})
+
+
+def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> str:
+    """Move the event's delivery forward; return "updated", "unchanged", "unknown",
+    "ignored" (not a delivery event) or "disabled" (EMAIL_TRACKING_ENABLED is off).
+
+    Safe to call with the same event any number of times, in any order.
+    """
+    if not settings.EMAIL_TRACKING_ENABLED:
+        logger.info("%s tracking event ignored: EMAIL_TRACKING_ENABLED is off", esp_name)
+        return "disabled"
+    new_status = EVENT_STATUS.get(event.event_type)
+    if new_status is None:
+        return "ignored"
+    delivery = find_delivery(event)
+    if delivery is None:
+        logger.info(
+            "%s %s event for unknown message id %r ignored",
+            esp_name,
+            event.event_type,
+            event.message_id,
+        )
+        return "unknown"
+
+    now = timezone.now()
+    changes = {"status": new_status, "tracked_at": event.timestamp or now, "updated_at": now}
+    if not delivery.provider_message_id and event.message_id:
+        changes["provider_message_id"] = event.message_id
+    if new_status in PROBLEMS:
+        changes["last_error"] = describe(event, esp_name)
+    behind = [status for status, rank in RANK.items() if rank < RANK[new_status]]
+    # Compare-and-set: two events for one message racing in two web processes
+    # cannot step back past each other.
+    updated = EmailDelivery.objects.filter(pk=delivery.pk, status__in=behind).update(**changes)
+    if not updated:
+        logger.info(
+            "Email delivery %s: %s event changes nothing (already %s)",
+            delivery.pk,
+            event.event_type,
+            EmailDelivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first(),
+        )
+        return "unchanged"
+    logger.info(
+        "Email delivery %s is now %s (%s event, message id %r)",
+        delivery.pk,
+        new_status,
+        event.event_type,
+        event.message_id,
+    )
+    return "updated"
+
+
+def find_delivery(event: AnymailTrackingEvent) -> EmailDelivery | None:
+    """The delivery the event is about: by the provider's message id, or else by the
+    metadata we sent along, while we have not stored the message id yet.
+
+    The second way covers an event that overtakes our own record of the send (the
+    worker died, or is still waiting out a timeout, after the provider accepted).
+    It only matches a row without a message id whose recipient and metadata agree
+    with the event, so another deployment's ids on a shared provider account do not.
+    """
+    if event.message_id:
+        found = EmailDelivery.objects.filter(provider_message_id=event.message_id).first()
+        if found is not None:
+            return found
+    metadata = event.metadata or {}
+    delivery_id = str(metadata.get("delivery_id", ""))
+    if not delivery_id.isdigit():
+        return None
+    candidate = EmailDelivery.objects.filter(pk=int(delivery_id), provider_message_id="").first()
+    if candidate is None:
+        return None
+    if event.recipient and event.recipient.lower() != candidate.to_email.lower():
+        return None
+    if any(str(metadata.get(key)) != str(value) for key, value in candidate.metadata.items()):
+        return None
+    return candidate
+
+
+def describe(event: AnymailTrackingEvent, esp_name: str) -> str:
+    """The provider's own words about a problem, for the delivery's last error."""
+    reason = f" ({event.reject_reason})" if event.reject_reason else ""
+    summary = f"{esp_name} reported {event.event_type}{reason}"
+    text = ": ".join(str(part) for part in (event.description, event.mta_response) if part)
+    return f"{summary}: {text}" if text else summary

@@ -1,0 +1,152 @@
+"""The monthly schedule: one report task per manager and period, however often it fires."""
+
+import importlib
+from collections import Counter
+
+import pytest
+from celery.signals import task_prerun
+from django.apps import apps
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from apps.commission.models import CommissionReport, MonthlyReportDispatch
+from apps.commission.periods import Period, default_period
+from apps.commission.services import dispatch_monthly_reports
+from apps.commission.tasks import send_monthly_commission_reports
+from apps.mailing.models import EmailDelivery
+from tests.factories import TeamFactory, add_rep
+from tests.support.waiting import wait_for
+
+GENERATE_TASK = "apps.commission.tasks.generate_and_send_commission_report"
+PERIOD = Period(2025, 9)
+
+schedule_migration = importlib.import_module(
+    "apps.commission.migrations.0003_monthly_report_schedule"
+)
+
+
+def make_managers(count: int) -> list[int]:
+    """`count` managers, the first of them with two teams, and a rep who manages nothing."""
+    teams = [TeamFactory() for _ in range(count)]
+    TeamFactory(manager=teams[0].manager)
+    add_rep(teams[0])
+    return sorted(team.manager_id for team in teams)
+
+
+class Recorder:
+    """Stands in for the task's `delay`: remembers what would have been queued."""
+
+    def __init__(self, fail_for: int | None = None):
+        self.calls: list[tuple[int, str]] = []
+        self.fail_for = fail_for
+
+    def __call__(self, manager_id: int, period: str):
+        if manager_id == self.fail_for:
+            raise ConnectionError("broker unreachable")
+        self.calls.append((manager_id, period))
+
+
+@pytest.mark.django_db
+def test_every_manager_is_queued_once_even_when_the_schedule_fires_twice():
+    managers = make_managers(5)
+    enqueue = Recorder()
+
+    first = dispatch_monthly_reports(PERIOD, enqueue, chunk_size=2)
+    second = dispatch_monthly_reports(PERIOD, enqueue, chunk_size=2)
+
+    assert (first, second) == (5, 0)
+    assert enqueue.calls == [(manager_id, "2025-09") for manager_id in managers]
+    assert MonthlyReportDispatch.objects.filter(period="2025-09").count() == 5
+
+
+@pytest.mark.django_db
+def test_another_period_is_queued_again():
+    managers = make_managers(2)
+    enqueue = Recorder()
+
+    dispatch_monthly_reports(PERIOD, enqueue)
+    dispatch_monthly_reports(PERIOD.next(), enqueue)
+
+    assert Counter(manager for manager, _ in enqueue.calls) == {m: 2 for m in managers}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_failure_loses_no_manager_and_the_retry_queues_the_rest():
+    managers = make_managers(5)
+    failing = Recorder(fail_for=managers[2])
+
+    with pytest.raises(ConnectionError):
+        dispatch_monthly_reports(PERIOD, failing, chunk_size=2)
+    retry = Recorder()
+    dispatch_monthly_reports(PERIOD, retry, chunk_size=2)
+
+    # The first chunk went out and stays claimed; the failed chunk's claims rolled back.
+    assert [manager for manager, _ in failing.calls] == managers[:2]
+    assert [manager for manager, _ in retry.calls] == managers[2:]
+
+
+@pytest.mark.django_db
+def test_the_task_fans_out_to_report_tasks_once_per_manager(celery_eager):
+    managers = make_managers(3)
+    ran = Counter()
+
+    def count_report_tasks(task=None, args=None, kwargs=None, **_):
+        if task.name == GENERATE_TASK:
+            ran[tuple(args)] += 1
+
+    task_prerun.connect(count_report_tasks, weak=False)
+    try:
+        outcomes = [send_monthly_commission_reports.delay().get() for _ in range(2)]
+    finally:
+        task_prerun.disconnect(count_report_tasks)
+
+    period = str(default_period())
+    assert [outcome["queued"] for outcome in outcomes] == [3, 0]
+    assert ran == {(manager_id, period): 1 for manager_id in managers}
+    assert CommissionReport.objects.filter(period=period).count() == 3
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_schedule_firing_twice_on_real_workers_builds_each_report_once(worker_pool):
+    worker_pool.ensure("reports")
+    worker_pool.ensure("email")
+    managers = make_managers(3)
+    period = str(default_period())
+
+    fired = [send_monthly_commission_reports.delay(period) for _ in range(2)]
+    outcomes = [result.get(timeout=60) for result in fired]
+
+    assert sorted(outcome["queued"] for outcome in outcomes) == [0, 3]
+    wait_for(
+        lambda: EmailDelivery.objects.filter(status=EmailDelivery.Status.SENT).count() == 3,
+        timeout=60,
+        what="the three report emails",
+    )
+    report_tasks = TaskResult.objects.filter(task_name=GENERATE_TASK)
+    assert report_tasks.count() == 3
+    assert all(row.status == "SUCCESS" for row in report_tasks)
+    assert sorted(CommissionReport.objects.values_list("manager_id", flat=True)) == managers
+
+
+@pytest.mark.django_db
+def test_migration_creates_one_monthly_beat_entry_and_leaves_an_edited_one_alone():
+    schedule_migration.create_schedule(apps, None)
+    schedule_migration.create_schedule(apps, None)
+
+    [entry] = PeriodicTask.objects.filter(name=schedule_migration.SCHEDULE_NAME)
+    assert entry.task == "apps.commission.tasks.send_monthly_commission_reports"
+    assert entry.task in send_monthly_commission_reports.app.tasks
+    assert entry.enabled
+    crontab = entry.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month) == ("0", "6", "1")
+    assert (crontab.month_of_year, crontab.day_of_week) == ("*", "*")
+    assert str(crontab.timezone) == settings.TIME_ZONE
+
+    crontab.hour = "7"
+    crontab.save()
+    schedule_migration.create_schedule(apps, None)
+    entry.refresh_from_db()
+    assert entry.crontab.hour == "7"
+    assert PeriodicTask.objects.filter(name=schedule_migration.SCHEDULE_NAME).count() == 1
