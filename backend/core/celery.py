@@ -39,10 +39,17 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 def remember_queue(task=None, **_):
-    """Keep the queue a task was delivered from in its stored result.
+    """Keep the queue a task was delivered from, and its arguments, in its stored result.
 
     django-celery-results saves `request.meta` with the result, so operators
-    (and tests) can see which queue each task really ran on.
+    (and tests) can see which queue each task really ran on, and apps.taskops can
+    send a failed task again with exactly its arguments: the result's own
+    task_args/task_kwargs hold a repr, shortened when long.
     """
     delivery_info = task.request.delivery_info or {}
-    task.request.meta = {"queue": delivery_info.get("routing_key")}
+    task.request.meta = {
+        "queue": delivery_info.get("routing_key"),
+        # JSON already: the broker only carries JSON (accept_content).
+        "args": list(task.request.args or ()),
+        "kwargs": dict(task.request.kwargs or {}),
+    }

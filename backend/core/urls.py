@@ -1,8 +1,15 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+
+from core import health
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    # Probes for compose and load balancers: liveness, and readiness (database, broker).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    # Provider tracking webhooks: /anymail/<esp>/tracking/, basic auth (ANYMAIL_WEBHOOK_SECRET).
+    path("anymail/", include("anymail.urls")),
 ]

@@ -5,7 +5,7 @@ set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
 ops/scripts/bootstrap.sh
-ops/scripts/ensure-system-packages.sh redis-server:redis-server
+ops/scripts/ensure-system-packages.sh redis-server:redis-server chromium:chromium chromium-driver:chromedriver
 
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

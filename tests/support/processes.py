@@ -73,12 +73,14 @@ def worker_database_url() -> str:
 class WorkerProcess:
     """One `celery -A core worker -Q <queue>` subprocess."""
 
-    def __init__(self, app, queue: str, env: dict[str, str], log_path: Path):
+    def __init__(
+        self, app, queue: str, env: dict[str, str], log_path: Path, nodename: str | None = None
+    ):
         self.app = app
         self.queue = queue
         self.env = env
         self.log_path = log_path
-        self.nodename = f"{queue}-{uuid.uuid4().hex[:8]}@test"
+        self.nodename = nodename or f"{queue}-{uuid.uuid4().hex[:8]}@test"
         self.process = subprocess.Popen(
             [
                 sys.executable,

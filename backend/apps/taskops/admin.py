@@ -1,0 +1,63 @@
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django_celery_results.admin import TaskResultAdmin
+from django_celery_results.models import TaskResult
+
+from .errors import RetryRefused
+from .models import TaskRetry
+from .services import retry_failed_task
+
+# django-celery-results registers its own admin for task results; this one adds the
+# retry action and shows what each failure was retried as.
+admin.site.unregister(TaskResult)
+
+
+@admin.register(TaskResult)
+class RetryableTaskResultAdmin(TaskResultAdmin):
+    list_display = (*TaskResultAdmin.list_display, "retried_as")
+    actions = ["retry_failed_tasks"]
+
+    def get_queryset(self, request):
+        retries = TaskRetry.objects.filter(original_task_id=OuterRef("task_id"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(retried_as_id=Subquery(retries.values("new_task_id")[:1]))
+        )
+
+    @admin.display(description="retried as", ordering="retried_as_id")
+    def retried_as(self, obj):
+        return obj.retried_as_id or "-"
+
+    @admin.action(description="Retry selected failed tasks", permissions=["change"])
+    def retry_failed_tasks(self, request, queryset):
+        retried, refused = [], []
+        for result in queryset.order_by("date_done", "pk"):
+            try:
+                retry = retry_failed_task(result, retried_by=request.user)
+            except RetryRefused as exc:
+                refused.append(str(exc))
+            else:
+                retried.append(f"{retry.task_name} {retry.original_task_id} -> {retry.new_task_id}")
+        if retried:
+            self.message_user(
+                request,
+                f"Retried {len(retried)} task(s); follow them in Flower: " + "; ".join(retried),
+                messages.SUCCESS,
+            )
+        for reason in refused:
+            self.message_user(request, f"Not retried: {reason}", messages.WARNING)
+
+
+@admin.register(TaskRetry)
+class TaskRetryAdmin(admin.ModelAdmin):
+    list_display = ["task_name", "original_task_id", "new_task_id", "retried_by_name", "retried_at"]
+    list_filter = ["task_name", "retried_at"]
+    search_fields = ["original_task_id", "new_task_id", "task_name", "retried_by_name"]
+    date_hierarchy = "retried_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TaskopsConfig(AppConfig):
+    name = "apps.taskops"
+    verbose_name = "Task operations"

@@ -1,0 +1,73 @@
+"""manage.py retry_failed_tasks [--task-name NAME] [--since 2h] [--dry-run]"""
+
+import argparse
+import datetime as dt
+import getpass
+import re
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from apps.taskops.errors import RetryRefused
+from apps.taskops.selectors import failed_results
+from apps.taskops.services import plan_retry, retry_failed_task
+
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def age(text: str) -> dt.timedelta:
+    """'90s', '30m', '2h', '7d' as a timedelta."""
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: use a number and a unit, like 30m, 2h or 7d"
+        )
+    return dt.timedelta(**{UNITS[match[2]]: int(match[1])})
+
+
+class Command(BaseCommand):
+    help = (
+        "Send failed tasks (not retried yet) again with their arguments, to the queue their "
+        "route gives. Prints each one."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--task-name", help="Only this task, e.g. apps.mailing.tasks.send_email_delivery"
+        )
+        parser.add_argument("--since", type=age, help="Only failures newer than this: 30m, 2h, 7d")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print what would be retried; change nothing"
+        )
+
+    def handle(self, *args, task_name=None, since=None, dry_run=False, **options):
+        results = failed_results(
+            task_name=task_name, since=timezone.now() - since if since else None
+        )
+        who = f"{operator()} (manage.py retry_failed_tasks)"
+        retried = refused = 0
+        for result in results:
+            try:
+                if dry_run:
+                    plan = plan_retry(result)
+                    line = f"would retry {result.task_name} {result.task_id}"
+                    args, kwargs = plan.args, plan.kwargs
+                else:
+                    retry = retry_failed_task(result, retried_by_name=who)
+                    line = f"retried {retry.task_name} {result.task_id} -> {retry.new_task_id}"
+                    args, kwargs = retry.args, retry.kwargs
+            except RetryRefused as exc:
+                refused += 1
+                self.stderr.write(f"{'would not retry' if dry_run else 'not retried'}: {exc}")
+            else:
+                retried += 1
+                self.stdout.write(f"{line} args={args} kwargs={kwargs}")
+        verb = "would retry" if dry_run else "retried"
+        self.stdout.write(f"{verb} {retried} task(s), {refused} refused")
+
+
+def operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in the environment nor in /etc/passwd (containers)
+        return "unknown user"

@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class TaskRetry(models.Model):
+    """A failed task sent again by an operator: which failure, which new task, who and when.
+
+    Task ids rather than foreign keys: django-celery-results deletes results when they
+    expire, and the record of who retried what should outlive them.
+    """
+
+    # Unique: a failure is retried once; if the new task fails too, that new failure
+    # is what gets retried next.
+    original_task_id = models.CharField(max_length=255, unique=True)
+    new_task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=255, db_index=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    retried_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The admin user, when retried from the admin.",
+    )
+    retried_by_name = models.CharField(
+        max_length=255, help_text="Who asked: a username, or the OS user of a command."
+    )
+    retried_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-retried_at"]
+        verbose_name_plural = "task retries"
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.original_task_id} -> {self.new_task_id}"

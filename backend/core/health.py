@@ -1,0 +1,50 @@
+"""Health endpoints for probes: /healthz (the process answers) and /readyz (it can work)."""
+
+import redis
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from core.celery import app
+
+# Seconds; a probe that hangs is as bad as one that fails.
+CHECK_TIMEOUT = 2
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Liveness: the process is up and serving requests. Touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    """Readiness: the database and the Redis broker answer. 503 names what failed."""
+    checks = {"database": check_database, "broker": check_broker}
+    failed = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception as exc:  # any failure means "not ready"; the body says which
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    if failed:
+        return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
+    return JsonResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_broker() -> None:
+    client = redis.Redis.from_url(
+        app.conf.broker_url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()

@@ -1,0 +1,64 @@
+"""Flower configuration: `celery -A core flower --conf=ops/flower/flowerconfig.py`.
+
+Flower executes this file and applies every top-level name that is one of its options
+(https://flower.readthedocs.io/en/latest/config.html), so helpers here start with `_`.
+Values come from the environment (and the repo's `.env`, real variables winning, as in
+core/settings.py); each variable is listed in `.env.example`. Options given on the
+command line still win over this file.
+"""
+
+from pathlib import Path
+
+import environ
+
+_REPO_DIR = Path(__file__).resolve().parents[2]
+_env = environ.Env()
+if (_REPO_DIR / ".env").is_file():
+    _env.read_env(_REPO_DIR / ".env")
+
+
+def _setting(name: str, default, cast=str):
+    """The variable's value, or `default` when it is unset or empty (as in .env.example)."""
+    value = _env.str(name, default="").strip()
+    return cast(value) if value else default
+
+
+_PRODUCTION = _setting("DJANGO_ENV", "development") == "production"
+
+# Authentication: HTTP basic auth, "user:password" pairs separated by commas. Flower
+# can revoke tasks and shut workers down, so production never runs it open.
+_credentials = [pair.strip() for pair in _setting("FLOWER_BASIC_AUTH", "").split(",")]
+_credentials = [pair for pair in _credentials if pair]
+if any(":" not in pair for pair in _credentials):
+    raise RuntimeError("FLOWER_BASIC_AUTH must be user:password pairs separated by commas")
+if _PRODUCTION and not _credentials:
+    raise RuntimeError(
+        "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production: set it to user:password "
+        "(Flower refuses to start without authentication in production)"
+    )
+# Always assigned, so that an empty FLOWER_BASIC_AUTH (which Flower itself reads as one
+# empty credential that nobody can type) means "no authentication".
+basic_auth = _credentials
+
+# Where to listen. Open to the network by default only where authentication is
+# mandatory; containers pass --address=0.0.0.0 themselves.
+port = _setting("FLOWER_PORT", 5555, int)
+address = _setting("FLOWER_ADDRESS", "0.0.0.0" if _PRODUCTION else "127.0.0.1")  # noqa: S104
+# Behind a proxy that serves Flower under /<prefix>/ (empty: at the root); the proxy
+# forwards the path unchanged.
+url_prefix = _setting("FLOWER_URL_PREFIX", "").strip("/")
+
+# Persistent state: the task history survives a restart. It is saved periodically
+# (milliseconds), not only at a clean shutdown, so a crash loses little.
+_state_file = Path(_setting("FLOWER_STATE_FILE", _REPO_DIR / "var" / "flower" / "state"))
+_state_file.parent.mkdir(parents=True, exist_ok=True)
+persistent = True
+db = str(_state_file)
+state_save_interval = _setting("FLOWER_STATE_SAVE_INTERVAL", 60_000, int)
+
+# Memory stays flat: Flower forgets the oldest tasks beyond this many, and workers
+# that have been offline this long (seconds; replaced containers get new host names).
+max_tasks = _setting("FLOWER_MAX_TASKS", 10_000, int)
+purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, int)
+
+# Prometheus metrics: Flower 2.x always serves them at /metrics (no option needed).

@@ -1,0 +1,113 @@
+"""An operator retries a failed task from the admin, in headless Chromium (Debian's package)."""
+
+import contextlib
+import re
+import shutil
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from apps.commission.periods import default_period
+from apps.commission.tasks import generate_and_send_commission_report
+from apps.taskops.models import TaskRetry
+from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.processes import REPO_DIR
+from tests.support.task_results import wait_for_result
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+ARTIFACTS = REPO_DIR / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "browser-test-password"
+
+
+@pytest.fixture
+def browser():
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Debian's chromium and chromium-driver are missing; `make test` installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless",
+        "--no-sandbox",  # the suite may run as root (CI does)
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(driver, name: str):
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+        (ARTIFACTS / f"{name}.html").write_text(driver.page_source)
+        raise
+
+
+def test_operator_retries_a_failed_report_from_the_admin(
+    browser, live_server, worker_pool, worker_mailbox, django_user_model
+):
+    worker_pool.ensure("reports")
+    worker_pool.ensure("email")
+    django_user_model.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    team = TeamFactory(manager=UserFactory(username="nomail", email=""))
+    add_rep(team)
+    period = str(default_period())
+    failed = wait_for_result(
+        generate_and_send_commission_report.delay(team.manager.pk, period).id, "FAILURE"
+    )
+    # The operator reads why it failed, fixes the manager's address, then retries.
+    assert "has no email address" in failed.result
+    team.manager.email = "nomail@example.com"
+    team.manager.save()
+
+    with screenshot_on_failure(browser, "admin-retry"):
+        browser.get(f"{live_server.url}/admin/login/?next=/admin/django_celery_results/taskresult/")
+        browser.find_element(By.NAME, "username").send_keys("operator")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
+        assert browser.find_element(By.ID, "result_list")
+
+        browser.find_element(By.CSS_SELECTOR, f"input.action-select[value='{failed.pk}']").click()
+        Select(browser.find_element(By.NAME, "action")).select_by_visible_text(
+            "Retry selected failed tasks"
+        )
+        browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+
+        message = browser.find_element(By.CSS_SELECTOR, ".messagelist .success").text
+        retry = TaskRetry.objects.get(original_task_id=failed.task_id)
+        assert message.startswith("Retried 1 task(s)")
+        assert f"{failed.task_id} -> {retry.new_task_id}" in message
+        assert retry.retried_by.username == "operator"
+
+        wait_for_result(retry.new_task_id, "SUCCESS")
+        browser.refresh()
+        rows = {
+            row.find_element(By.CSS_SELECTOR, "th, td.field-task_id").text: row.text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+        }
+        assert "SUCCESS" in rows[retry.new_task_id]
+        assert re.search(rf"FAILURE .*{retry.new_task_id}", rows[failed.task_id])
+
+    # The report the retry built went out once.
+    messages = wait_for(worker_mailbox.messages, timeout=60, what="the report email")
+    assert [m["To"] for m in messages] == ["nomail@example.com"]
