@@ -4,6 +4,7 @@ Every variable read here is listed, with a one-line comment, in `.env.example`.
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -16,6 +17,9 @@ env = environ.Env()
 if (REPO_DIR / ".env").is_file():
     # Real environment variables win over the file (read_env never overwrites them).
     env.read_env(REPO_DIR / ".env")
+# An empty variable counts as unset, so its default applies: env files and compose
+# files list every variable, most of them left empty.
+env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -82,6 +86,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.commission",
     "apps.mailing",
+    # After django_celery_results: replaces its task result admin.
+    "apps.taskops",
 ]
 
 AUTH_USER_MODEL = "accounts.User"
@@ -161,10 +167,59 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=VAR_DIR / "mail")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Commission Reports <reports@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_REPLY_TO = env.list("EMAIL_REPLY_TO", default=[])
+
+# Anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend picks the provider; its
+# settings come from these variables, only those set, so Anymail's defaults hold for
+# the rest. https://anymail.dev/en/stable/esps/
+ANYMAIL = {
+    name: env.str(name)
+    for name in (
+        "POSTMARK_SERVER_TOKEN",
+        "POSTMARK_API_URL",
+        "POSTMARK_MESSAGE_STREAM",
+        "MAILGUN_API_KEY",
+        "MAILGUN_SENDER_DOMAIN",
+        "MAILGUN_API_URL",
+        "MAILGUN_WEBHOOK_SIGNING_KEY",
+        "SENDGRID_API_KEY",
+        "AMAZON_SES_CONFIGURATION_SET_NAME",
+        "BREVO_API_KEY",
+    )
+    if env.str(name, default="")
+}
+# Amazon SES signs in through boto3's own chain (AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or an instance role); the region is all we pass.
+AMAZON_SES_REGION = env.str("AMAZON_SES_REGION", default="")
+if AMAZON_SES_REGION:
+    ANYMAIL["AMAZON_SES_CLIENT_PARAMS"] = {"region_name": AMAZON_SES_REGION}
+# Kept below CELERY_TASK_SOFT_TIME_LIMIT (a system check says so): a provider call
+# cut off after the provider accepted the message would be sent again.
+ANYMAIL["REQUESTS_TIMEOUT"] = env.float("ANYMAIL_REQUESTS_TIMEOUT", default=30)
+
+# Delivery tracking: the provider POSTs events to /anymail/<esp>/tracking/ with the
+# basic-auth "user:password" below in the URL. Without it anyone could mark reports
+# bounced, so tracking on requires it. Two comma-separated values allow a rotation.
+EMAIL_TRACKING_ENABLED = env.bool("EMAIL_TRACKING_ENABLED", default=False)
+webhook_secrets = env.list("ANYMAIL_WEBHOOK_SECRET", default=[])
+if EMAIL_TRACKING_ENABLED and not webhook_secrets:
+    raise environ.ImproperlyConfigured(
+        "EMAIL_TRACKING_ENABLED is on but ANYMAIL_WEBHOOK_SECRET is empty: set it to a long "
+        "random 'user:password' and use the same credentials in the provider's webhook URL "
+        "(https://user:password@your-host/anymail/<esp>/tracking/)"
+    )
+if any(":" not in secret for secret in webhook_secrets):
+    raise environ.ImproperlyConfigured(
+        "ANYMAIL_WEBHOOK_SECRET must be 'user:password' (or two of them, comma-separated)"
+    )
+if webhook_secrets:
+    ANYMAIL["WEBHOOK_SECRET"] = webhook_secrets
 
 # CELERY
 # ------------------------------------------------------------------------------
@@ -190,8 +245,9 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
-# Email retries: exponential backoff with full jitter. The defaults keep retrying
-# for about an hour and a half at most, enough to outlast a real provider outage.
+# Email retries: exponential backoff with full jitter. The defaults' countdowns are
+# capped at 60, 120, 240, 480, then 900s six times: 1h45 at most, about 50 minutes on
+# average with the jitter, enough to outlast a real provider outage.
 EMAIL_RETRY_BACKOFF = env.int("EMAIL_RETRY_BACKOFF", default=60)
 EMAIL_RETRY_BACKOFF_MAX = env.int("EMAIL_RETRY_BACKOFF_MAX", default=900)
 EMAIL_RETRY_MAX_RETRIES = env.int("EMAIL_RETRY_MAX_RETRIES", default=10)
@@ -227,3 +283,19 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# SENTRY
+# ------------------------------------------------------------------------------
+# https://docs.sentry.io/platforms/python/integrations/django/
+# Off unless SENTRY_DSN is set. Every process (web, workers, beat, Flower) loads these
+# settings, so every one of them reports. See core.observability.init_sentry.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from core.observability import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=DJANGO_ENV),
+        release=env.str("SENTRY_RELEASE", default=None),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -1,0 +1,115 @@
+"""Wait until the database and the Redis broker answer, or stop with a clear message.
+
+    python ops/docker/wait_for_services.py --timeout 60
+
+Run by ops/docker/entrypoint before every container command, and on its own (with a
+short timeout) as beat's health check: beat has nothing to ping, but it is of no use
+without the database (its schedule) and the broker (where it sends tasks).
+Reads the same settings as the app (DATABASE_URL, CELERY_BROKER_URL); prints hosts,
+never passwords. Exit status 0 when both answer, 1 otherwise.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BACKEND_DIR = Path(__file__).resolve().parents[2] / "backend"
+
+
+def describe_database(database: dict) -> str:
+    host = database.get("HOST") or "localhost"
+    port = database.get("PORT") or "default port"
+    return f"the database {database.get('NAME')!r} at {host}:{port}"
+
+
+def describe_broker(url: str) -> str:
+    parts = urlsplit(url)
+    return f"Redis at {parts.hostname}:{parts.port or 6379}"
+
+
+def check_database() -> None:
+    from django.db import connections
+
+    connection = connections["default"]
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()
+
+
+def check_broker(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def wait(what: str, check, deadline: float, hint: str) -> bool:
+    waiting_said = False
+    while True:
+        try:
+            check()
+        except Exception as error:  # any failure means "not yet"; the last one is reported
+            if time.monotonic() >= deadline:
+                print(
+                    f"wait_for_services: gave up waiting for {what}: {error}\n"
+                    f"wait_for_services: {hint}",
+                    file=sys.stderr,
+                )
+                return False
+            if not waiting_said:
+                print(f"wait_for_services: waiting for {what} ...", file=sys.stderr)
+                waiting_said = True
+            time.sleep(1)
+        else:
+            if waiting_said:
+                print(f"wait_for_services: {what} is up", file=sys.stderr)
+            return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=60, help="seconds in all (default 60)")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(BACKEND_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        database = settings.DATABASES["default"]
+        broker_url = settings.CELERY_BROKER_URL
+    except ImproperlyConfigured as error:
+        print(f"wait_for_services: the settings do not load: {error}", file=sys.stderr)
+        return 1
+
+    deadline = time.monotonic() + args.timeout
+    ok = True
+    if database["ENGINE"] != "django.db.backends.sqlite3":  # a file: nothing to wait for
+        ok = wait(
+            describe_database(database),
+            check_database,
+            deadline,
+            "is the database service running and healthy, and is DATABASE_URL right?",
+        )
+    if ok and urlsplit(broker_url).scheme in {"redis", "rediss"}:
+        ok = wait(
+            describe_broker(broker_url),
+            lambda: check_broker(broker_url),
+            deadline,
+            "is the redis service running, and does CELERY_BROKER_URL carry its password?",
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
