@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.servers import serving
+
 SERVER_TOKEN = "test-postmark-server-token"
 # Seconds Anymail waits for an answer in the test workers; a Reply with a longer
 # delay is a timeout.
@@ -144,12 +146,8 @@ def running_fake_postmark():
     """A FakePostmark listening on a free local port for the duration of the block."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = FakePostmark(url=f"http://127.0.0.1:{server.server_port}/")
-    thread = threading.Thread(target=server.serve_forever, name="fake-postmark", daemon=True)
-    thread.start()
-    try:
-        yield server.fake
-    finally:
-        server.fake.reset()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(server, "fake-postmark"):
+        try:
+            yield server.fake
+        finally:
+            server.fake.reset()

@@ -4,10 +4,13 @@ Point a process at it with SENTRY_DSN=server.dsn; the SDK posts envelopes to
 /api/<project>/envelope/, gzip-compressed, one JSON header line per item.
 """
 
+import contextlib
 import gzip
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.servers import serving
 
 
 class FakeSentry:
@@ -15,7 +18,7 @@ class FakeSentry:
         self._items: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serving = contextlib.ExitStack()
 
     @property
     def dsn(self) -> str:
@@ -23,13 +26,11 @@ class FakeSentry:
         return f"http://public@{host}:{port}/1"
 
     def __enter__(self) -> "FakeSentry":
-        self._thread.start()
+        self._serving.enter_context(serving(self._server, "fake-sentry"))
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.close()
 
     def events(self) -> list[dict]:
         """Error events received so far (not transactions, sessions or client reports)."""

@@ -6,11 +6,14 @@ again later" by default: smtplib raises SMTPDataError with that code, which the 
 app treats as transient (4xx) or permanent (5xx), as it would a real server's answer.
 """
 
+import contextlib
 import socketserver
 import threading
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
+
+from tests.support.servers import serving
 
 
 @dataclass
@@ -27,7 +30,7 @@ class FakeSMTP:
         self._lock = threading.Lock()
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serving = contextlib.ExitStack()
 
     @property
     def port(self) -> int:
@@ -43,13 +46,11 @@ class FakeSMTP:
         }
 
     def __enter__(self) -> "FakeSMTP":
-        self._thread.start()
+        self._serving.enter_context(serving(self._server, "fake-smtp"))
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.close()
 
     def fail(self, recipient: str, times: int | None = None, code: int = 451) -> None:
         """Refuse messages to `recipient` with `code`: the next `times` ones, or all (None)."""

@@ -15,18 +15,25 @@ from .services import dispatch_monthly_reports, prepare_report_email
 
 logger = logging.getLogger(__name__)
 
+DATABASE_AWAY = (OperationalError, InterfaceError)
+# Both tasks are safe to run again, so a worker lost mid-task hands them back to the
+# queue, and a brief outage is ridden out with a few spaced-out retries.
+RETRY_POLICY = {
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+
 
 @shared_task(
     bind=True,
     # Only a database that is briefly away is worth another try; bad input is not.
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-    reject_on_worker_lost=True,
+    autoretry_for=DATABASE_AWAY,
     throws=(ReportRequestError,),
+    **RETRY_POLICY,
 )
 def generate_and_send_commission_report(
     self, user_id: int, period: str | None = None, resend_key: str | None = None
@@ -55,14 +62,9 @@ def generate_and_send_commission_report(
 @shared_task(
     bind=True,
     # The database or the broker briefly away; what was queued before stays queued once.
-    autoretry_for=(OperationalError, InterfaceError, BrokerError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-    reject_on_worker_lost=True,
+    autoretry_for=(*DATABASE_AWAY, BrokerError),
     throws=(InvalidPeriod,),
+    **RETRY_POLICY,
 )
 def send_monthly_commission_reports(self, period: str | None = None) -> dict:
     """The monthly beat entry: one `generate_and_send_commission_report` per manager
