@@ -13,7 +13,7 @@ from apps.mailing.checks import (
     check_provider_timeout_fits_task,
     check_retry_fits_visibility_timeout,
 )
-from apps.mailing.tasks import send_email_delivery
+from apps.mailing.tasks import email_backoff
 from tests.support.processes import BACKEND_DIR
 
 PROVIDER_VARIABLES = [
@@ -99,17 +99,22 @@ def test_a_webhook_secret_must_be_user_colon_password():
 
 
 def test_default_retries_last_about_an_hour_and_fit_the_visibility_timeout():
-    """The email task's own retry options, with the default settings."""
-    task = send_email_delivery
-    assert task.max_retries == settings.EMAIL_RETRY_MAX_RETRIES == 10
+    """The email task's retry policy (email_backoff), with the default settings."""
+    assert settings.EMAIL_RETRY_MAX_RETRIES == 10
+    # The delivery's first attempt is followed by ten retries, then none.
+    assert all(email_backoff(attempts) is not None for attempts in range(1, 11))
+    assert email_backoff(11) is None
     # Without jitter: the longest each countdown can be. Full jitter draws each one
     # uniformly below that, so on average the window is half as long.
     countdowns = [
         get_exponential_backoff_interval(
-            task.retry_backoff, retries, task.retry_backoff_max, full_jitter=False
+            settings.EMAIL_RETRY_BACKOFF, retries, settings.EMAIL_RETRY_BACKOFF_MAX, False
         )
-        for retries in range(task.max_retries)
+        for retries in range(settings.EMAIL_RETRY_MAX_RETRIES)
     ]
+    assert all(
+        0 <= email_backoff(attempts) <= countdowns[attempts - 1] for attempts in range(1, 11)
+    )
     longest_window = sum(countdowns)
     assert 90 * 60 <= longest_window <= 2 * 60 * 60
     assert 45 * 60 <= longest_window / 2 <= 60 * 60

@@ -10,7 +10,7 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from apps.commission.models import CommissionReport, MonthlyReportDispatch
+from apps.commission.models import CommissionReport, ReportRequest
 from apps.commission.periods import Period, default_period
 from apps.commission.services import dispatch_monthly_reports
 from apps.commission.tasks import send_monthly_commission_reports
@@ -57,7 +57,8 @@ def test_every_manager_is_queued_once_even_when_the_schedule_fires_twice():
 
     assert (first, second) == (5, 0)
     assert enqueue.calls == [(manager_id, "2025-09") for manager_id in managers]
-    assert MonthlyReportDispatch.objects.filter(period="2025-09").count() == 5
+    monthly = ReportRequest.objects.filter(period="2025-09", source=ReportRequest.Source.MONTHLY)
+    assert monthly.count() == 5
 
 
 @pytest.mark.django_db
@@ -72,18 +73,21 @@ def test_another_period_is_queued_again():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broker_failure_loses_no_manager_and_the_retry_queues_the_rest():
+def test_a_broker_failure_loses_no_manager_the_rest_stay_owed_for_the_reconciler():
     managers = make_managers(5)
     failing = Recorder(fail_for=managers[2])
 
-    with pytest.raises(ConnectionError):
-        dispatch_monthly_reports(PERIOD, failing, chunk_size=2)
-    retry = Recorder()
-    dispatch_monthly_reports(PERIOD, retry, chunk_size=2)
+    claimed = dispatch_monthly_reports(PERIOD, failing, chunk_size=2)
+    again = Recorder()
+    dispatch_monthly_reports(PERIOD, again, chunk_size=2)
 
-    # The first chunk went out and stays claimed; the failed chunk's claims rolled back.
+    # Every manager is claimed once; those not queued are owed, not lost, and a second
+    # run of the schedule does not queue anyone twice.
+    assert claimed == 5
     assert [manager for manager, _ in failing.calls] == managers[:2]
-    assert [manager for manager, _ in retry.calls] == managers[2:]
+    assert again.calls == []
+    owed = ReportRequest.objects.filter(status=ReportRequest.Status.QUEUED).order_by("manager_id")
+    assert list(owed.values_list("manager_id", flat=True)) == managers
 
 
 @pytest.mark.django_db

@@ -150,8 +150,9 @@ if IS_PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # Health probes come over plain HTTP from inside the container network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Health probes and the metrics scraper come over plain HTTP from inside the
+    # container network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -243,6 +244,12 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Soft shutdown: ops/start/worker makes SIGTERM Celery's cold shutdown
+# (REMAP_SIGTERM=SIGQUIT), which first gives running tasks this many seconds to finish,
+# then cancels them back to the queue (acks_late). Either way the retries the worker
+# holds with a countdown go back to Redis as its connection closes.
+# https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=30)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Email retries: exponential backoff with full jitter. The defaults' countdowns are
@@ -251,6 +258,18 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 EMAIL_RETRY_BACKOFF = env.int("EMAIL_RETRY_BACKOFF", default=60)
 EMAIL_RETRY_BACKOFF_MAX = env.int("EMAIL_RETRY_BACKOFF_MAX", default=900)
 EMAIL_RETRY_MAX_RETRIES = env.int("EMAIL_RETRY_MAX_RETRIES", default=10)
+
+# A send whose outcome is unknown (a timeout after the request went out, a worker
+# killed mid-call) waits this long for the provider's tracking event before it is sent
+# again; with tracking off nothing can confirm it, and it is retried like any error.
+EMAIL_UNCONFIRMED_WAIT = env.int("EMAIL_UNCONFIRMED_WAIT", default=180)
+
+# OWED WORK
+# ------------------------------------------------------------------------------
+# The database, not the broker, remembers every report and email still owed. An owed
+# item whose message is this many seconds overdue (Redis lost it, or a killed worker
+# held it) is queued again by the reconcilers, which beat runs every minute.
+RECONCILE_STALLED_AFTER = env.int("RECONCILE_STALLED_AFTER", default=300)
 
 # A task waiting out a retry countdown stays unacknowledged in Redis; if the
 # visibility timeout ran out first, Redis would hand it to a second worker.

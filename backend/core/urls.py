@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core import health
+from core import health, metrics
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -10,6 +10,8 @@ urlpatterns = [
     # Probes for compose and load balancers: liveness, and readiness (database, broker).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Owed work for Prometheus: counts and the oldest item's age (no personal data).
+    path("metrics", metrics.metrics, name="metrics"),
     # Provider tracking webhooks: /anymail/<esp>/tracking/, basic auth (ANYMAIL_WEBHOOK_SECRET).
     path("anymail/", include("anymail.urls")),
 ]

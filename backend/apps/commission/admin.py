@@ -1,7 +1,12 @@
+from django.conf import settings
 from django.contrib import admin, messages
 
-from .models import Commission, CommissionReport, Deal, Team, TeamMembership
+from core.admin_owed import OwedWorkFilter, age
+
+from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .periods import default_period
+from .selectors import owed_report_requests, stalled_report_requests
+from .services import request_report
 from .tasks import generate_and_send_commission_report
 
 
@@ -21,16 +26,32 @@ class TeamAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email last month's commission report to the managers")
     def send_last_month_report(self, request, queryset):
-        period = str(default_period())
-        manager_ids = sorted(set(queryset.values_list("manager_id", flat=True)))
-        for manager_id in manager_ids:
-            generate_and_send_commission_report.delay_on_commit(manager_id, period)
+        period = default_period()
+        managers = {team.manager for team in queryset.select_related("manager")}
+        outcomes = [
+            request_report(
+                manager,
+                period,
+                generate_and_send_commission_report.delay,
+                source=ReportRequest.Source.ADMIN,
+                requested_by=request.user.get_username(),
+            )[1]
+            for manager in sorted(managers, key=lambda manager: manager.pk)
+        ]
         self.message_user(
             request,
-            f"Queued the {period} report for {len(manager_ids)} manager(s); "
+            f"Queued the {period} report for {outcomes.count(True)} manager(s); "
             "follow the tasks in Flower.",
             messages.SUCCESS,
         )
+        if not all(outcomes):
+            self.message_user(
+                request,
+                f"The Celery broker is unreachable: {outcomes.count(False)} report(s) are "
+                "recorded under Report requests and will be queued within "
+                f"{settings.RECONCILE_STALLED_AFTER}s of the broker coming back.",
+                messages.WARNING,
+            )
 
 
 @admin.register(TeamMembership)
@@ -92,3 +113,38 @@ class CommissionReportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ReportRequest)
+class ReportRequestAdmin(admin.ModelAdmin):
+    """Every report asked for, and whether it is still owed; read-only: the reconciler
+    and the report task move them."""
+
+    list_display = [
+        "period",
+        "manager",
+        "status",
+        "source",
+        age,
+        "queued_at",
+        "requeues",
+        "requested_by",
+        "delivery",
+    ]
+    list_filter = [OwedWorkFilter, "status", "source", "period"]
+    search_fields = ["manager__username", "manager__email", "requested_by"]
+    list_select_related = ["manager", "delivery"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    # OwedWorkFilter's two choices.
+    def owed(self):
+        return owed_report_requests()
+
+    def stalled(self):
+        return stalled_report_requests()

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 RATE = {"max_digits": 5, "decimal_places": 2}
@@ -165,28 +166,75 @@ class CommissionReport(models.Model):
         return f"{self.period} for {self.manager}"
 
 
-class MonthlyReportDispatch(models.Model):
-    """The monthly schedule queued this manager's report for this period.
+class ReportRequest(models.Model):
+    """A report somebody asked for, owed until it is built and its email recorded.
 
-    The unique constraint is what keeps a schedule that fires twice from queuing a
-    manager twice; see apps.commission.services.dispatch_monthly_reports.
+    Every way of asking records one: the monthly schedule (one per manager and month:
+    the unique constraint is what keeps a schedule that fires twice from queuing a
+    manager twice), the command and the admin. The report task marks it built (or
+    refused); one still queued long after it was last queued lost its message, and
+    apps.commission.reconcile queues it again. Once built, the email is owed by its
+    EmailDelivery.
     """
 
+    class Source(models.TextChoices):
+        MONTHLY = "monthly", "Monthly schedule"
+        COMMAND = "command", "Command"
+        ADMIN = "admin", "Admin"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        BUILT = "built", "Built (email recorded)"
+        REFUSED = "refused", "Refused"
+
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monthly_dispatches"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_requests"
     )
     period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
-    run_id = models.UUIDField(help_text="The schedule run that queued the report.")
-    queued_at = models.DateTimeField(auto_now_add=True)
+    resend_key = models.CharField(
+        max_length=64, blank=True, help_text="Set when another copy was asked for."
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    requested_by = models.CharField(max_length=255, blank=True)
+    run_id = models.UUIDField(
+        null=True, blank=True, help_text="The schedule run that claimed it (monthly only)."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(
+        default=timezone.now, help_text="When a message for it was last queued."
+    )
+    requeues = models.PositiveIntegerField(
+        default=0, help_text="How often the reconciler queued it again."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    delivery = models.ForeignKey(
+        "mailing.EmailDelivery",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_error = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["-period", "manager_id"]
+        ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["manager", "period"], name="one_monthly_dispatch_per_manager_and_period"
+                fields=["manager", "period"],
+                condition=Q(source="monthly"),
+                name="one_monthly_request_per_manager_and_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "built", "refused"]),
+                name="report_request_status_valid",
             ),
         ]
-        indexes = [models.Index(fields=["period", "run_id"])]
+        indexes = [
+            models.Index(fields=["status", "queued_at"], name="report_request_owed"),
+            models.Index(fields=["period", "run_id"], name="report_request_run"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.period} for {self.manager_id}"
+        copy = " (another copy)" if self.resend_key else ""
+        return f"{self.period} for {self.manager_id}{copy}: {self.status}"

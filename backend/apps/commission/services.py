@@ -10,15 +10,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
+from core.enqueue import enqueue_on_commit, enqueue_or_leave
 
 from .models import (
     Commission,
     CommissionReport,
     Deal,
-    MonthlyReportDispatch,
+    ReportRequest,
     Team,
     TeamMembership,
 )
@@ -140,6 +142,7 @@ def prepare_report_email(
     key = report_idempotency_key(manager, period, resend_key)
     sent = EmailDelivery.objects.filter(idempotency_key=key, status__in=EmailDelivery.LEFT).first()
     if sent is not None:
+        finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, sent)
         return CommissionReport.objects.get(manager=manager, period=str(period)), sent
 
     report = build_report(manager, period)
@@ -171,7 +174,64 @@ def prepare_report_email(
         ],
         metadata={"manager_id": str(manager.pk), "period": str(period)},
     )
+    finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, delivery)
     return stored, delivery
+
+
+def finish_requests(
+    manager_id: int,
+    period: str,
+    resend_key: str | None,
+    status: str,
+    delivery: EmailDelivery | None = None,
+    error: str = "",
+) -> int:
+    """Mark the queued requests for this report built or refused; how many there were.
+
+    Matched by what the report task is given (manager, month, resend key), so a
+    report asked for twice, or queued again by the reconciler, settles every request.
+    """
+    return ReportRequest.objects.filter(
+        manager_id=manager_id,
+        period=period,
+        resend_key=resend_key or "",
+        status=ReportRequest.Status.QUEUED,
+    ).update(status=status, delivery=delivery, last_error=error, finished_at=timezone.now())
+
+
+ReportEnqueue = Callable[[int, str, str | None], object]
+
+
+def request_report(
+    manager,
+    period: Period,
+    enqueue: ReportEnqueue,
+    *,
+    source: str,
+    requested_by: str = "",
+    resend: bool = False,
+) -> tuple[ReportRequest, bool]:
+    """Record that the manager's report is owed, then queue it; (request, queued).
+
+    The request is committed before the message is sent, so a broker that is away
+    loses nothing: `queued` is False, the miss is logged, and the reconciler queues
+    the request within RECONCILE_STALLED_AFTER seconds.
+    """
+    request = ReportRequest.objects.create(
+        manager=manager,
+        period=str(period),
+        resend_key=uuid.uuid4().hex if resend else "",
+        source=source,
+        requested_by=requested_by,
+    )
+    queued = enqueue_on_commit(
+        enqueue,
+        manager.pk,
+        str(period),
+        request.resend_key or None,
+        what=f"report request {request.pk}",
+    )
+    return request, queued
 
 
 def manager_id_chunks(size: int) -> Iterator[list[int]]:
@@ -197,44 +257,57 @@ def manager_id_chunks(size: int) -> Iterator[list[int]]:
 def dispatch_monthly_reports(
     period: Period, enqueue: Callable[[int, str], object], chunk_size: int = 500
 ) -> int:
-    """Queue the period's report once for every manager; return how many this call queued.
+    """Queue the period's report once for every manager; return how many managers this
+    run claimed (queued now, or left to the reconciler while the broker is away).
 
-    Why a table and not only the delivery's idempotency key: the key keeps a manager
+    Why claims and not only the delivery's idempotency key: the key keeps a manager
     from getting two emails, but the schedule firing twice (two beats, a retried or
     replayed fan-out) would still build every report twice and race two report tasks
     per manager. Instead each manager and period is claimed in the database, where a
     unique constraint lets exactly one run win, whichever order two runs go in:
 
-    1. insert a MonthlyReportDispatch row per manager of the chunk, tagged with this
-       run's id, skipping conflicts (rows another run claimed already stay theirs);
-    2. read back the rows carrying this run's id: those managers are ours;
-    3. enqueue their reports and commit.
+    1. insert a monthly ReportRequest per manager of the chunk, tagged with this run's
+       id, skipping conflicts (requests another run claimed stay theirs), and commit;
+    2. read back the requests carrying this run's id: those managers are ours;
+    3. enqueue their reports.
 
-    The enqueue happens inside the transaction on purpose: if the broker is down, the
-    chunk's claims roll back with the error, and a retry of the fan-out queues those
-    managers then. (Committing first would turn a broker outage into reports never
-    sent.) The report task reads nothing this transaction writes, so it may start
-    before commit. The price is paid only on failure: managers of the failed chunk
-    queued before the error (or a whole chunk, were the commit itself to fail) are
-    queued again by the retry, and the delivery's idempotency key still lets one
-    email out per manager.
+    The claims are committed before anything is queued, so a report task never starts
+    before its request exists. When the broker is away, the rest of the run still
+    claims its managers and leaves their messages to the reconciler
+    (apps.commission.reconcile), which queues every request still owed.
     """
     run_id = uuid.uuid4()
-    queued = 0
+    queued = left = 0
     for chunk in manager_id_chunks(chunk_size):
         with transaction.atomic():
-            MonthlyReportDispatch.objects.bulk_create(
+            ReportRequest.objects.bulk_create(
                 [
-                    MonthlyReportDispatch(manager_id=manager_id, period=str(period), run_id=run_id)
+                    ReportRequest(
+                        manager_id=manager_id,
+                        period=str(period),
+                        source=ReportRequest.Source.MONTHLY,
+                        requested_by="monthly schedule",
+                        run_id=run_id,
+                    )
                     for manager_id in chunk
                 ],
                 ignore_conflicts=True,
             )
-            ours = MonthlyReportDispatch.objects.filter(
-                period=str(period), run_id=run_id, manager_id__in=chunk
-            ).order_by("manager_id")
-            for manager_id in ours.values_list("manager_id", flat=True):
-                enqueue(manager_id, str(period))
+        ours = ReportRequest.objects.filter(
+            period=str(period), run_id=run_id, manager_id__in=chunk
+        ).order_by("manager_id")
+        for request_id, manager_id in ours.values_list("pk", "manager_id"):
+            if left == 0 and enqueue_or_leave(
+                enqueue, manager_id, str(period), what=f"report request {request_id}"
+            ):
                 queued += 1
-    logger.info("Monthly reports for %s: queued %d manager(s) in run %s", period, queued, run_id)
-    return queued
+            else:
+                left += 1
+    logger.info(
+        "Monthly reports for %s: queued %d manager(s) in run %s%s",
+        period,
+        queued,
+        run_id,
+        f"; {left} left to the reconciler (broker away)" if left else "",
+    )
+    return queued + left

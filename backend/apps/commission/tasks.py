@@ -8,10 +8,13 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.tasks import send_email_delivery
+from core.enqueue import enqueue_on_commit
 
+from . import reconcile
+from .models import ReportRequest
 from .periods import InvalidPeriod, parse_period
 from .report import ReportRequestError, load_report_request
-from .services import dispatch_monthly_reports, prepare_report_email
+from .services import dispatch_monthly_reports, finish_requests, prepare_report_email
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +49,33 @@ def generate_and_send_commission_report(
         manager, period_ = load_report_request(user_id, period)
     except ReportRequestError as exc:
         logger.error("Commission report refused (user_id=%r, period=%r): %s", user_id, period, exc)
+        if isinstance(user_id, int) and isinstance(period, str):
+            refused = ReportRequest.Status.REFUSED
+            finish_requests(user_id, period, resend_key, refused, error=str(exc))
         raise
     report, delivery = prepare_report_email(manager, period_, resend_key)
     outcome = {"report_id": report.pk, "delivery_id": delivery.pk, "period": str(period_)}
     if delivery.status in EmailDelivery.LEFT:
         logger.info("Report %s for %s already emailed; nothing to send", period_, manager.username)
         return {**outcome, "email": "already-sent"}
-    send_email_delivery.delay_on_commit(delivery.pk)
-    logger.info(
-        "Report %s for %s built; email delivery %s queued", period_, manager.username, delivery.pk
+    # The delivery is committed: if the broker is away now, the email stays owed in
+    # the database and the reconciler queues it.
+    queued = enqueue_on_commit(
+        send_email_delivery.delay, delivery.pk, what=f"email delivery {delivery.pk}"
     )
-    return {**outcome, "email": "queued"}
+    logger.info(
+        "Report %s for %s built; email delivery %s %s",
+        period_,
+        manager.username,
+        delivery.pk,
+        "queued" if queued else "left to the reconciler",
+    )
+    return {**outcome, "email": "queued" if queued else "owed"}
 
 
 @shared_task(
     bind=True,
-    # The database or the broker briefly away; what was queued before stays queued once.
+    # The database or the broker briefly away; what was claimed before stays claimed once.
     autoretry_for=(*DATABASE_AWAY, BrokerError),
     throws=(InvalidPeriod,),
     **RETRY_POLICY,
@@ -73,3 +87,9 @@ def send_monthly_commission_reports(self, period: str | None = None) -> dict:
     period_ = parse_period(period)
     queued = dispatch_monthly_reports(period_, generate_and_send_commission_report.delay)
     return {"period": str(period_), "queued": queued}
+
+
+@shared_task
+def reconcile_report_requests() -> dict:
+    """Beat, every minute: queue again the report requests whose message was lost."""
+    return reconcile.reconcile_report_requests(generate_and_send_commission_report.delay).as_dict()

@@ -1,6 +1,9 @@
 from django.contrib import admin
 
+from core.admin_owed import OwedWorkFilter, age
+
 from .models import EmailDelivery
+from .selectors import owed_deliveries, stalled_deliveries
 
 
 @admin.register(EmailDelivery)
@@ -9,12 +12,14 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         "subject",
         "to_email",
         "status",
+        age,
         "attempts",
+        "next_attempt_at",
         "provider_message_id",
         "sent_at",
         "tracked_at",
     ]
-    list_filter = ["status", "created_at", "sent_at"]
+    list_filter = [OwedWorkFilter, "status", "created_at", "sent_at"]
     search_fields = ["to_email", "subject", "idempotency_key", "provider_message_id"]
     date_hierarchy = "created_at"
     exclude = ["body_html"]
@@ -31,10 +36,19 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         "last_error",
         "created_at",
         "updated_at",
+        "next_attempt_at",
         "sending_since",
+        "sending_task_id",
         "sent_at",
         "tracked_at",
     ]
 
     def has_add_permission(self, request):
         return False
+
+    # OwedWorkFilter's two choices.
+    def owed(self):
+        return owed_deliveries()
+
+    def stalled(self):
+        return stalled_deliveries()

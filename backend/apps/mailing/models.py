@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class EmailDelivery(models.Model):
@@ -12,6 +13,9 @@ class EmailDelivery(models.Model):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
         RETRYING = "retrying", "Waiting to retry"
+        # The last attempt may have reached the provider (a timeout after the request
+        # went out, a worker killed mid-call): wait for the provider's event, then send.
+        UNCONFIRMED = "unconfirmed", "Outcome unknown (may have left)"
         SENT = "sent", "Sent (accepted by the provider)"
         DELIVERED = "delivered", "Delivered"
         DEFERRED = "deferred", "Deferred by the receiving server"
@@ -32,7 +36,11 @@ class EmailDelivery(models.Model):
         }
     )
     # Statuses from which the sending task may (re)claim the row.
-    SENDABLE = frozenset({Status.QUEUED, Status.RETRYING, Status.FAILED})
+    SENDABLE = frozenset({Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED, Status.FAILED})
+    # Work the system still owes: each of these is due again at `next_attempt_at`
+    # (SENDING: until the attempt ends), and the reconciler queues it again when the
+    # broker has lost its message.
+    OWED = frozenset({Status.QUEUED, Status.SENDING, Status.RETRYING, Status.UNCONFIRMED})
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     to_email = models.EmailField()
@@ -53,7 +61,16 @@ class EmailDelivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    next_attempt_at = models.DateTimeField(
+        default=timezone.now,
+        null=True,
+        blank=True,
+        help_text="When the system itself sends it next; empty when nothing is scheduled.",
+    )
     sending_since = models.DateTimeField(null=True, blank=True)
+    sending_task_id = models.CharField(
+        max_length=255, blank=True, help_text="The task attempt that claimed it last."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     tracked_at = models.DateTimeField(
         null=True, blank=True, help_text="When the provider's latest recorded event happened."
@@ -62,6 +79,7 @@ class EmailDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "email deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due")]
 
     def __str__(self) -> str:
         return f"{self.subject} to {self.to_email} ({self.status})"

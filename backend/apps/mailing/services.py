@@ -7,19 +7,23 @@ import datetime as dt
 import logging
 import smtplib
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 
+import requests
 from anymail.exceptions import (
     AnymailAPIError,
     AnymailError,
     AnymailInvalidAddress,
     AnymailRecipientsRefused,
 )
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from urllib3.exceptions import NewConnectionError
 
 from .models import EmailDelivery
 
@@ -29,15 +33,24 @@ Status = EmailDelivery.Status
 
 
 class TransientEmailError(Exception):
-    """Sending failed in a way that may pass (provider 5xx/429, timeout, connection)."""
+    """Sending failed in a way that may pass (provider 5xx/429, timeout, connection).
+
+    `retry_at` is when the delivery is due again (also stored on the row), or None
+    when its attempts are used up and nothing will send it by itself.
+    """
+
+    def __init__(self, message: str, retry_at: dt.datetime | None = None):
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class PermanentEmailError(Exception):
     """Sending failed in a way that retrying will not fix (4xx, refused address)."""
 
 
-class DeliveryBusy(TransientEmailError):
-    """Another attempt is sending this delivery right now."""
+# How long to wait before the next attempt, given the attempts made so far; None when
+# no attempt is left. The sending task owns this policy (apps.mailing.tasks).
+Backoff = Callable[[int], float | None]
 
 
 def create_delivery(
@@ -75,6 +88,16 @@ def create_delivery(
     return delivery, created
 
 
+# Providers whose send API drops a repeat of a request that carries the same key, and
+# the message header Anymail passes it in. Brevo: a UUID in the payload's "headers",
+# honoured for 30 minutes (https://developers.brevo.com/docs/heterogenous-versions-batch-emails).
+# Postmark, Mailgun, SendGrid and Amazon SES take no such key.
+IDEMPOTENCY_HEADERS = {
+    "anymail.backends.brevo.EmailBackend": "idempotencyKey",
+    "anymail.backends.sendinblue.EmailBackend": "idempotencyKey",
+}
+
+
 def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=delivery.subject,
@@ -91,6 +114,13 @@ def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
     # other backends ignore them.
     message.metadata = {**delivery.metadata, "delivery_id": str(delivery.pk)}
     message.tags = [delivery.idempotency_key.split(":", 1)[0]]
+    header = IDEMPOTENCY_HEADERS.get(settings.EMAIL_BACKEND)
+    if header:
+        # The same for every attempt at this delivery, so a resend after an unknown
+        # outcome is dropped by the provider if the first one got through.
+        message.extra_headers[header] = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, delivery.idempotency_key)
+        )
     return message
 
 
@@ -105,7 +135,29 @@ def is_transient(exc: BaseException) -> bool:
         return 400 <= exc.smtp_code < 500
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return False
-    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError)
+    return isinstance(
+        exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError | SoftTimeLimitExceeded
+    )
+
+
+def may_have_left(exc: BaseException) -> bool:
+    """Whether a transient send error leaves it unknown if the provider took the message.
+
+    An answer (5xx, 429, an SMTP 4xx) says it did not, and so does a connection that
+    never opened. Anything else (a timeout waiting for the answer, a connection dropped
+    mid-call, the task's time limit) may have come after the provider accepted it.
+    """
+    if isinstance(exc, AnymailAPIError) and exc.status_code is not None:
+        return False
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return False
+    cause = exc.__cause__ or exc  # Anymail raises its error from the requests one
+    if isinstance(cause, requests.ConnectTimeout | ConnectionRefusedError):
+        return False
+    if isinstance(cause, requests.ConnectionError) and cause.args:
+        # requests wraps urllib3's MaxRetryError, whose reason says what went wrong.
+        return not isinstance(getattr(cause.args[0], "reason", None), NewConnectionError)
+    return True
 
 
 def describe_error(exc: BaseException) -> str:
@@ -120,46 +172,95 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
-def _claim(delivery_id: int) -> bool:
+# A retry's message may be handed to the worker a moment before the time stored on the
+# row (two clocks, one timer); it is still that attempt.
+DUE_TOLERANCE = dt.timedelta(seconds=2)
+
+
+def _claim(delivery_id: int, task_id: str) -> bool:
     """Atomically move the delivery to SENDING; False if it is not ours to send now.
 
-    A SENDING row older than the task's hard time limit belongs to an attempt
-    that died, so it may be claimed again.
+    Only a delivery that is due may be claimed, so a stray second message (one the
+    reconciler queued while the broker still had the first) cannot start a second
+    chain of retries. FAILED is claimed whenever asked: that is an operator's retry.
+    A SENDING row older than the task's hard time limit belongs to an attempt that
+    died; the reconciler marks it unconfirmed first (apps.mailing.reconcile).
     """
     now = timezone.now()
-    stale = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     return bool(
         EmailDelivery.objects.filter(pk=delivery_id)
         .filter(
-            Q(status__in=EmailDelivery.SENDABLE) | Q(status=Status.SENDING, sending_since__lt=stale)
+            Q(
+                status__in=EmailDelivery.SENDABLE - {Status.FAILED},
+                next_attempt_at__lte=now + DUE_TOLERANCE,
+            )
+            | Q(status=Status.FAILED)
         )
         .update(
-            status=Status.SENDING, sending_since=now, attempts=F("attempts") + 1, updated_at=now
+            status=Status.SENDING,
+            sending_since=now,
+            sending_task_id=task_id,
+            next_attempt_at=None,
+            attempts=F("attempts") + 1,
+            updated_at=now,
         )
     )
 
 
-def send_delivery(delivery_id: int) -> str:
-    """Send the delivery unless it has already left; return what happened.
+def wait_before_resending(backoff: Backoff, attempts: int) -> float | None:
+    """After a send that may have left: long enough for the provider's event to arrive
+    (with tracking on), and never shorter than the ordinary backoff."""
+    countdown = backoff(attempts)
+    if countdown is None or not settings.EMAIL_TRACKING_ENABLED:
+        return countdown
+    return max(countdown, settings.EMAIL_UNCONFIRMED_WAIT)
 
-    Raises TransientEmailError (retry later) or PermanentEmailError (give up), having
-    recorded the error on the delivery.
 
-    Where a duplicate is still possible: none of the supported providers takes an
-    idempotency key on its send API, so a message the provider accepted but that we
-    could not record is sent again by the next attempt. That happens when
-    - this process dies between the provider's answer and `record_sent` (milliseconds;
-      the next attempt waits out CELERY_TASK_TIME_LIMIT before it reclaims the row), or
-    - the request times out after the provider accepted it (a timeout is retried
-      because far more often nothing arrived; ANYMAIL_REQUESTS_TIMEOUT stays generous).
-    With tracking webhooks on, either gap closes as soon as the provider reports on
-    the message: the event finds the row by the `delivery_id` in its metadata and
-    marks it as left, and no later attempt sends it again.
+def _record_attempt_failed(
+    delivery_id: int, status: str, error: str, countdown: float | None
+) -> dt.datetime | None:
+    """Store the failed attempt's outcome and when the delivery is due next, if ever.
+
+    A tracking event may have shown meanwhile that the message left after all: then
+    the row keeps what the event said.
+    """
+    now = timezone.now()
+    retry_at = now + dt.timedelta(seconds=countdown) if countdown is not None else None
+    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.LEFT).update(
+        status=status, last_error=error, next_attempt_at=retry_at, updated_at=now
+    )
+    return retry_at
+
+
+def _previous_run_died(delivery: EmailDelivery, task_id: str, backoff: Backoff) -> None:
+    """This very task message is running again while the row still says it is sending:
+    the worker process running it died mid-attempt (killed, out of memory, hard time
+    limit) and the broker handed the message back. Whether the provider got the
+    message is unknown; record that and raise, to wait before sending again."""
+    error = f"The attempt in task {task_id} died while sending; the provider may have the message."
+    countdown = wait_before_resending(backoff, delivery.attempts)
+    retry_at = _record_attempt_failed(delivery.pk, Status.UNCONFIRMED, error, countdown)
+    logger.warning("Email delivery %s: %s", delivery.pk, error)
+    raise TransientEmailError(error, retry_at)
+
+
+def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> str:
+    """Send the delivery if it is due and has not left; return what happened:
+    "sent", "already-sent", or "not-due" (another attempt owns it, or it waits for
+    its retry time or for the provider's tracking event: nothing to do now).
+
+    Raises TransientEmailError (due again at its `retry_at`) or PermanentEmailError
+    (given up), having recorded the outcome on the delivery. An error whose outcome is
+    unknown (see may_have_left) makes the delivery UNCONFIRMED: with tracking on, the
+    provider's event marks it as left before the wait is over, and nothing is sent
+    again; without tracking, the next attempt may send a second copy.
     """
     delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
         raise PermanentEmailError(f"no email delivery with id {delivery_id}")
-    if not _claim(delivery_id):
+    if delivery.status == Status.SENDING and task_id and delivery.sending_task_id == task_id:
+        _previous_run_died(delivery, task_id, backoff)
+    if not _claim(delivery_id, task_id):
         delivery.refresh_from_db()
         if delivery.status in EmailDelivery.LEFT:
             logger.info(
@@ -168,26 +269,39 @@ def send_delivery(delivery_id: int) -> str:
                 delivery.status,
             )
             return "already-sent"
-        raise DeliveryBusy(f"email delivery {delivery_id} is being sent by another attempt")
+        logger.info(
+            "Email delivery %s is not due (%s, next attempt %s); nothing to do",
+            delivery_id,
+            delivery.status,
+            delivery.next_attempt_at,
+        )
+        return "not-due"
 
     delivery.refresh_from_db()
-    message = build_message(delivery)
     try:
+        message = build_message(delivery)
         message.send()
     except Exception as exc:
-        transient = is_transient(exc)
         error = describe_error(exc)
-        # A tracking event may have shown meanwhile that the message left after all.
-        EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.LEFT).update(
-            status=Status.RETRYING if transient else Status.FAILED,
-            last_error=error,
-            updated_at=timezone.now(),
+        if not is_transient(exc):
+            _record_attempt_failed(delivery_id, Status.FAILED, error, None)
+            logger.error("Email delivery %s failed for good: %s", delivery_id, error)
+            raise PermanentEmailError(error) from exc
+        if may_have_left(exc):
+            status = Status.UNCONFIRMED
+            countdown = wait_before_resending(backoff, delivery.attempts)
+        else:
+            countdown = backoff(delivery.attempts)
+            status = Status.RETRYING if countdown is not None else Status.FAILED
+        retry_at = _record_attempt_failed(delivery_id, status, error, countdown)
+        logger.warning(
+            "Email delivery %s failed (%s), %s: %s",
+            delivery_id,
+            status,
+            f"due again at {retry_at:%H:%M:%S}" if retry_at else "no attempts left",
+            error,
         )
-        if transient:
-            logger.warning("Email delivery %s failed, will retry: %s", delivery_id, error)
-            raise TransientEmailError(error) from exc
-        logger.error("Email delivery %s failed for good: %s", delivery_id, error)
-        raise PermanentEmailError(error) from exc
+        raise TransientEmailError(error, retry_at) from exc
 
     anymail_status = getattr(message, "anymail_status", None)
     message_id = (getattr(anymail_status, "message_id", None) or "") if anymail_status else ""
@@ -234,8 +348,35 @@ def record_sent(delivery_id: int, message_id: str, *, tries: int = 3, pause: flo
             time.sleep(pause)
 
 
+def duplicate_risk(delivery_id) -> str:
+    """Why sending this delivery again may give its recipient a second copy ("" if it
+    may not): its last attempt's outcome is unknown."""
+    delivery = EmailDelivery.objects.filter(pk=delivery_id, status=Status.UNCONFIRMED).first()
+    if delivery is None:
+        return ""
+    last_error = (delivery.last_error or "no error recorded").splitlines()[0]
+    return (
+        f"Email delivery {delivery.pk} to {delivery.to_email} is unconfirmed: its last "
+        f"attempt may have reached the provider ({last_error}), "
+        "so a copy may already have arrived."
+    )
+
+
+def accept_duplicate_risk(delivery_id, accepted_by: str) -> bool:
+    """An operator chose to send an unconfirmed delivery again: make it due now."""
+    now = timezone.now()
+    accepted = EmailDelivery.objects.filter(pk=delivery_id, status=Status.UNCONFIRMED).update(
+        next_attempt_at=now, updated_at=now
+    )
+    if accepted:
+        logger.warning(
+            "Email delivery %s: %s sends it again although a copy may have arrived",
+            delivery_id,
+            accepted_by,
+        )
+    return bool(accepted)
+
+
 def mark_failed(delivery_id: int, error: str) -> None:
     """Record a final failure, unless the delivery has left meanwhile."""
-    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.LEFT).update(
-        status=Status.FAILED, last_error=error, updated_at=timezone.now()
-    )
+    _record_attempt_failed(delivery_id, Status.FAILED, error, None)

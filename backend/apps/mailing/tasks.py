@@ -4,38 +4,91 @@ import logging
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from . import services
+from . import reconcile, services
 
 logger = logging.getLogger(__name__)
 
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
+
+def email_backoff(attempts: int) -> float | None:
+    """Seconds before the next attempt after `attempts` of them, with full jitter; None
+    once EMAIL_RETRY_MAX_RETRIES retries are used up.
+
+    Counted from the delivery's own attempts, not the message's retry count, so a
+    delivery queued again by the reconciler keeps the retries it has used.
+    """
+    if attempts > settings.EMAIL_RETRY_MAX_RETRIES:
+        return None
+    return get_exponential_backoff_interval(
+        factor=settings.EMAIL_RETRY_BACKOFF,
+        retries=max(attempts - 1, 0),
+        maximum=settings.EMAIL_RETRY_BACKOFF_MAX,
+        full_jitter=True,
+    )
+
 
 class EmailDeliveryTask(DjangoTask):
+    # apps.taskops asks these before an operator's retry (see RetryPlan.warning).
+    def operator_retry_risk(self, args, kwargs) -> str:
+        return services.duplicate_risk(_delivery_id(args, kwargs))
+
+    def accept_operator_retry_risk(self, args, kwargs, accepted_by: str) -> None:
+        services.accept_duplicate_risk(_delivery_id(args, kwargs), accepted_by)
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Retries are exhausted, or something unforeseen broke: the row must say so.
-        # (A permanent error is already recorded, in the provider's words.)
-        if isinstance(exc, services.PermanentEmailError):
+        # Something unforeseen broke: the row must say so. The service records its
+        # own errors, and a database that is away leaves the row owed for the reconciler.
+        if isinstance(
+            exc, (services.PermanentEmailError, services.TransientEmailError, *DATABASE_AWAY)
+        ):
             return
-        delivery_id = args[0] if args else kwargs.get("delivery_id")
-        services.mark_failed(delivery_id, services.describe_error(exc))
+        services.mark_failed(_delivery_id(args, kwargs), services.describe_error(exc))
+
+
+def _delivery_id(args, kwargs):
+    return args[0] if args else kwargs.get("delivery_id")
 
 
 @shared_task(
     bind=True,
     base=EmailDeliveryTask,
-    autoretry_for=(services.TransientEmailError,),
-    retry_backoff=settings.EMAIL_RETRY_BACKOFF,
-    retry_backoff_max=settings.EMAIL_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.EMAIL_RETRY_MAX_RETRIES,
-    # Safe because sending is idempotent: a message redelivered after a worker
-    # died is either sent now or recognised as already sent.
-    acks_late=True,
-    reject_on_worker_lost=True,
+    # The delivery row counts its attempts (email_backoff); this bounds nothing more.
+    max_retries=None,
     # Expected failures: reported as FAILURE without a traceback; the service logs them.
     throws=(services.PermanentEmailError,),
 )
 def send_email_delivery(self, delivery_id: int) -> str:
-    """Send one EmailDelivery; safe to run any number of times."""
-    return services.send_delivery(delivery_id)
+    """Send one EmailDelivery when it is due; safe to run any number of times."""
+    try:
+        return services.send_delivery(
+            delivery_id, task_id=self.request.id or "", backoff=email_backoff
+        )
+    except services.TransientEmailError as exc:
+        if exc.retry_at is None:
+            raise
+        # The same time as the row's next_attempt_at: this message is the one due then.
+        raise self.retry(exc=exc, eta=exc.retry_at) from exc
+    except DATABASE_AWAY as exc:
+        # The row did not change; if the database stays away longer than these
+        # retries, the reconciler queues the delivery again.
+        raise self.retry(
+            exc=exc,
+            countdown=email_backoff(self.request.retries + 1) or 0,
+            max_retries=settings.EMAIL_RETRY_MAX_RETRIES,
+        ) from exc
+
+
+def send_at(delivery_id: int, eta) -> None:
+    """Queue the delivery to run at `eta` (None: now); the reconcilers' enqueue."""
+    send_email_delivery.apply_async((delivery_id,), eta=eta)
+
+
+@shared_task
+def reconcile_deliveries() -> dict:
+    """Beat, every minute: queue again the owed deliveries whose message was lost."""
+    return reconcile.reconcile_deliveries(send_at, email_backoff).as_dict()

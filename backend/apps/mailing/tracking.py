@@ -40,6 +40,7 @@ RANK = {
     Status.QUEUED: 0,
     Status.SENDING: 0,
     Status.RETRYING: 0,
+    Status.UNCONFIRMED: 0,
     Status.FAILED: 0,
     Status.SENT: 1,
     Status.DEFERRED: 2,

@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
 from django_celery_results.admin import TaskResultAdmin
 from django_celery_results.models import TaskResult
 
-from .errors import RetryRefused
+from .errors import NeedsConfirmation, RetryRefused
 from .models import TaskRetry
 from .services import retry_failed_task
 
@@ -31,14 +33,36 @@ class RetryableTaskResultAdmin(TaskResultAdmin):
 
     @admin.action(description="Retry selected failed tasks", permissions=["change"])
     def retry_failed_tasks(self, request, queryset):
-        retried, refused = [], []
+        confirmed = request.POST.get("confirm_possible_duplicates") == "yes"
+        retried, refused, unconfirmed = [], [], []
         for result in queryset.order_by("date_done", "pk"):
             try:
-                retry = retry_failed_task(result, retried_by=request.user)
+                retry = retry_failed_task(result, retried_by=request.user, confirmed=confirmed)
+            except NeedsConfirmation as exc:
+                unconfirmed.append((result.pk, str(exc)))
             except RetryRefused as exc:
                 refused.append(str(exc))
             else:
                 retried.append(f"{retry.task_name} {retry.original_task_id} -> {retry.new_task_id}")
+        if unconfirmed:
+            # The others went out; these wait for the operator's answer.
+            self._report(request, retried, refused)
+            return TemplateResponse(
+                request,
+                "admin/taskops/confirm_retry.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Send possibly duplicate emails?",
+                    "warnings": [warning for _, warning in unconfirmed],
+                    "selected": [pk for pk, _ in unconfirmed],
+                    "action": "retry_failed_tasks",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+        self._report(request, retried, refused)
+
+    def _report(self, request, retried: list[str], refused: list[str]) -> None:
         if retried:
             self.message_user(
                 request,

@@ -19,3 +19,7 @@ class AlreadyRetried(RetryRefused):
 
 class ArgumentsUnavailable(RetryRefused):
     pass
+
+
+class NeedsConfirmation(RetryRefused):
+    """Retrying may repeat something that already happened; an operator must say so."""

@@ -10,7 +10,7 @@ from django_celery_results.models import TaskResult
 from core.celery import app
 
 from .arguments import stored_arguments
-from .errors import AlreadyRetried, NotFailed, UnknownTask
+from .errors import AlreadyRetried, NeedsConfirmation, NotFailed, UnknownTask
 from .models import TaskRetry
 
 
@@ -19,6 +19,9 @@ class RetryPlan:
     task: Task
     args: list
     kwargs: dict
+    # What retrying may repeat (an email that may already have arrived), from the
+    # task's own `operator_retry_risk(args, kwargs)`; "" when nothing.
+    warning: str = ""
 
 
 def plan_retry(result: TaskResult) -> RetryPlan:
@@ -44,20 +47,28 @@ def plan_retry(result: TaskResult) -> RetryPlan:
             "(renamed or removed?): it cannot be retried"
         )
     args, kwargs = stored_arguments(result)
-    return RetryPlan(task=task, args=args, kwargs=kwargs)
+    risk = getattr(task, "operator_retry_risk", None)
+    warning = risk(args, kwargs) if risk else ""
+    return RetryPlan(task=task, args=args, kwargs=kwargs, warning=warning)
 
 
 def retry_failed_task(
-    result: TaskResult, *, retried_by=None, retried_by_name: str = ""
+    result: TaskResult, *, retried_by=None, retried_by_name: str = "", confirmed: bool = False
 ) -> TaskRetry:
     """Send a failed task again and record who did it; raises RetryRefused if it may not be.
+
+    A retry that may repeat what already happened (the plan's warning) is refused with
+    NeedsConfirmation unless `confirmed`: the operator has read the warning and accepts it.
 
     The new task goes through `apply_async`, so `task_routes` picks its queue as for
     any other call. Tasks must be safe to run again (ours are: a report is built and
     emailed once per manager and period, an email delivery is sent once).
     """
     plan = plan_retry(result)
+    if plan.warning and not confirmed:
+        raise NeedsConfirmation(f"task {result.task_id}: {plan.warning} Confirm to send it again.")
     new_task_id = uuid()
+    who = retried_by_name or (retried_by.get_username() if retried_by else "unknown")
     with transaction.atomic():
         try:
             retry = TaskRetry.objects.create(
@@ -67,12 +78,13 @@ def retry_failed_task(
                 args=plan.args,
                 kwargs=plan.kwargs,
                 retried_by=retried_by,
-                retried_by_name=retried_by_name
-                or (retried_by.get_username() if retried_by else "unknown"),
+                retried_by_name=who,
             )
         except IntegrityError as exc:
             # Someone else retried it between the check above and now.
             raise AlreadyRetried(f"task {result.task_id} was already retried") from exc
+        if plan.warning:
+            plan.task.accept_operator_retry_risk(plan.args, plan.kwargs, accepted_by=who)
         # Sent inside the transaction: if the broker refuses it, no retry is recorded.
         plan.task.apply_async(args=plan.args, kwargs=plan.kwargs, task_id=new_task_id)
     return retry

@@ -1,11 +1,12 @@
-import uuid
-
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from kombu.exceptions import OperationalError as BrokerError
 
+from apps.commission.models import ReportRequest
 from apps.commission.report import ReportRequestError, load_report_request
+from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report
+from core.cli import operator
 
 
 def find_user(reference: str):
@@ -47,13 +48,22 @@ class Command(BaseCommand):
             user, period_ = load_report_request(user.pk, period)
         except ReportRequestError as exc:
             raise CommandError(str(exc)) from exc
-        try:
-            result = generate_and_send_commission_report.delay(
-                user.pk, str(period_), resend_key=uuid.uuid4().hex if resend else None
-            )
-        except BrokerError as exc:
-            raise CommandError(f"Could not reach the Celery broker: {exc}") from exc
-        self.stdout.write(
-            f"Queued the {period_} commission report for {user.username} <{user.email}>: "
-            f"task {result.id}"
+        sent = []
+        request, queued = request_report(
+            user,
+            period_,
+            lambda *args: sent.append(generate_and_send_commission_report.delay(*args)),
+            source=ReportRequest.Source.COMMAND,
+            requested_by=f"{operator()} (manage.py send_commission_report)",
+            resend=resend,
+        )
+        what = f"the {period_} commission report for {user.username} <{user.email}>"
+        if queued:
+            self.stdout.write(f"Recorded report request {request.pk}.")
+            self.stdout.write(f"Queued {what}: task {sent[0].id}")
+            return
+        self.stderr.write(
+            f"Recorded {what} as request {request.pk}, but the Celery broker is unreachable "
+            f"now: the reconciler queues it within {settings.RECONCILE_STALLED_AFTER}s of the "
+            "broker coming back (see the log for the error)."
         )

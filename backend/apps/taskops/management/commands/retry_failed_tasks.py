@@ -1,8 +1,8 @@
-"""manage.py retry_failed_tasks [--task-name NAME] [--since 2h] [--dry-run]"""
+"""manage.py retry_failed_tasks [--task-name NAME] [--since 2h] [--dry-run]
+[--confirm-possible-duplicates]"""
 
 import argparse
 import datetime as dt
-import getpass
 import re
 
 from django.core.management.base import BaseCommand
@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.taskops.errors import RetryRefused
 from apps.taskops.selectors import failed_results
 from apps.taskops.services import plan_retry, retry_failed_task
+from core.cli import operator
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -39,8 +40,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Print what would be retried; change nothing"
         )
+        parser.add_argument(
+            "--confirm-possible-duplicates",
+            action="store_true",
+            help="Also retry tasks that may repeat what already happened (an email whose last "
+            "send may have reached the provider); without it they are refused with the reason",
+        )
 
-    def handle(self, *args, task_name=None, since=None, dry_run=False, **options):
+    def handle(
+        self,
+        *args,
+        task_name=None,
+        since=None,
+        dry_run=False,
+        confirm_possible_duplicates=False,
+        **options,
+    ):
         results = failed_results(
             task_name=task_name, since=timezone.now() - since if since else None
         )
@@ -51,9 +66,13 @@ class Command(BaseCommand):
                 if dry_run:
                     plan = plan_retry(result)
                     line = f"would retry {result.task_name} {result.task_id}"
+                    if plan.warning:
+                        line += f" (needs --confirm-possible-duplicates: {plan.warning})"
                     args, kwargs = plan.args, plan.kwargs
                 else:
-                    retry = retry_failed_task(result, retried_by_name=who)
+                    retry = retry_failed_task(
+                        result, retried_by_name=who, confirmed=confirm_possible_duplicates
+                    )
                     line = f"retried {retry.task_name} {result.task_id} -> {retry.new_task_id}"
                     args, kwargs = retry.args, retry.kwargs
             except RetryRefused as exc:
@@ -64,10 +83,3 @@ class Command(BaseCommand):
                 self.stdout.write(f"{line} args={args} kwargs={kwargs}")
         verb = "would retry" if dry_run else "retried"
         self.stdout.write(f"{verb} {retried} task(s), {refused} refused")
-
-
-def operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in the environment nor in /etc/passwd (containers)
-        return "unknown user"

@@ -1,0 +1,20 @@
+"""Reading commission data: the report requests still owed."""
+
+import datetime as dt
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.enqueue import stalled_before
+
+from .models import ReportRequest
+
+
+def owed_report_requests() -> QuerySet[ReportRequest]:
+    """Requests whose report has not been built (nor refused) yet."""
+    return ReportRequest.objects.filter(status=ReportRequest.Status.QUEUED)
+
+
+def stalled_report_requests(now: dt.datetime | None = None) -> QuerySet[ReportRequest]:
+    """Owed requests whose message is overdue beyond RECONCILE_STALLED_AFTER."""
+    return owed_report_requests().filter(queued_at__lt=stalled_before(now or timezone.now()))

@@ -1,0 +1,67 @@
+"""GET /metrics: how much work the system still owes, and how old the oldest is.
+
+Prometheus text format, computed from the database at each scrape (a few indexed
+queries). The figure to alert on is commission_owed_oldest_age_seconds: everything
+owed normally goes out within minutes, so an old item means something nothing is
+repairing by itself (see the README's alert rule).
+"""
+
+from django.db.models import Min, QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from apps.commission.selectors import owed_report_requests, stalled_report_requests
+from apps.mailing.models import EmailDelivery
+from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+
+
+class OwedWorkCollector:
+    """Owed reports and emails, by kind: how many, how many stalled, the oldest's age."""
+
+    def collect(self):
+        now = timezone.now()
+        owed = GaugeMetricFamily(
+            "commission_owed_items", "Reports and emails still owed.", labels=["kind"]
+        )
+        stalled = GaugeMetricFamily(
+            "commission_owed_stalled_items",
+            "Owed items overdue beyond RECONCILE_STALLED_AFTER, stuck, or waiting for an operator.",
+            labels=["kind"],
+        )
+        oldest = GaugeMetricFamily(
+            "commission_owed_oldest_age_seconds",
+            "Age of the oldest owed item (0 when nothing is owed).",
+            labels=["kind"],
+        )
+        kinds: dict[str, tuple[QuerySet, QuerySet]] = {
+            "report_request": (owed_report_requests(), stalled_report_requests(now)),
+            "email_delivery": (owed_deliveries(), stalled_deliveries(now)),
+        }
+        for kind, (owed_items, stalled_items) in kinds.items():
+            summary = owed_items.aggregate(oldest=Min("created_at"))
+            owed.add_metric([kind], owed_items.count())
+            stalled.add_metric([kind], stalled_items.count())
+            age = (now - summary["oldest"]).total_seconds() if summary["oldest"] else 0
+            oldest.add_metric([kind], age)
+        unconfirmed = GaugeMetricFamily(
+            "commission_unconfirmed_deliveries",
+            "Emails whose last send may have reached the provider, waiting for its event.",
+        )
+        unconfirmed.add_metric(
+            [], EmailDelivery.objects.filter(status=EmailDelivery.Status.UNCONFIRMED).count()
+        )
+        yield from (owed, stalled, oldest, unconfirmed)
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(OwedWorkCollector())
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
