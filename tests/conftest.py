@@ -6,6 +6,7 @@ Integration tests get a `redis-server` this suite starts on a free port and real
 
 import pytest
 
+from tests.support.fake_provider import running_fake_postmark
 from tests.support.mailbox import Mailbox
 from tests.support.processes import WorkerPool, start_redis
 
@@ -73,3 +74,11 @@ def celery_eager(celery_app, settings):
         yield celery_app
     finally:
         celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(scope="session")
+def fake_postmark():
+    """A local server that plays Postmark's send API (tests/support/fake_provider.py);
+    tests reset it before use."""
+    with running_fake_postmark() as server:
+        yield server

@@ -19,7 +19,6 @@ from tests.support.fake_provider import (
     SERVER_TOKEN,
     hang,
     postmark_error,
-    running_fake_postmark,
 )
 from tests.support.waiting import wait_for
 
@@ -38,12 +37,6 @@ INACTIVE_RECIPIENT_ERROR = (
     "Found inactive addresses: gone@example.com.\n"
     "Inactive recipients are ones that have generated a hard bounce or a spam complaint. "
 )
-
-
-@pytest.fixture(scope="module")
-def fake_postmark():
-    with running_fake_postmark() as server:
-        yield server
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from apps.mailing.tasks import reconcile_deliveries as reconcile_task
 from apps.taskops.errors import NeedsConfirmation
 from apps.taskops.services import retry_failed_task
 from tests.factories import TeamFactory, UserFactory, add_rep
-from tests.support.fake_provider import SERVER_TOKEN, hang, postmark_error, running_fake_postmark
+from tests.support.fake_provider import SERVER_TOKEN, hang, postmark_error
 from tests.support.processes import free_port
 from tests.support.waiting import wait_for
 
@@ -72,12 +72,6 @@ def ago(seconds: float) -> dt.datetime:
 @pytest.fixture
 def locmem(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-@pytest.fixture(scope="module")
-def fake_postmark():
-    with running_fake_postmark() as server:
-        yield server
 
 
 @pytest.fixture
