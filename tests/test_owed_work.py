@@ -203,6 +203,20 @@ def test_a_message_redelivered_after_its_worker_died_mid_send_marks_it_unconfirm
     assert send_delivery(other.pk, task_id="task-2", backoff=email_backoff) == "not-due"
 
 
+@pytest.mark.django_db
+def test_an_unforeseen_failure_mid_send_is_left_to_the_reconciler_not_failed():
+    """The hard time limit kills an attempt mid-call: Celery reports the failure, but
+    the provider may have the message, so the row must not become a final FAILED."""
+    sending = new_delivery("sending", status=Status.SENDING, sending_since=timezone.now())
+    queued = new_delivery("queued")
+
+    for delivery in (sending, queued):
+        services.mark_failed(delivery.pk, "TimeLimitExceeded: 180")
+
+    assert EmailDelivery.objects.get(pk=sending.pk).status == Status.SENDING
+    assert EmailDelivery.objects.get(pk=queued.pk).status == Status.FAILED
+
+
 # RECONCILING EMAIL DELIVERIES
 # ------------------------------------------------------------------------------
 

@@ -378,5 +378,11 @@ def accept_duplicate_risk(delivery_id, accepted_by: str) -> bool:
 
 
 def mark_failed(delivery_id: int, error: str) -> None:
-    """Record a final failure, unless the delivery has left meanwhile."""
-    _record_attempt_failed(delivery_id, Status.FAILED, error, None)
+    """Record a final failure, unless the delivery has left meanwhile or its attempt
+    died mid-send (the hard time limit): whether that one reached the provider is
+    unknown, and the reconciler marks it unconfirmed."""
+    EmailDelivery.objects.filter(pk=delivery_id).exclude(
+        status__in={*EmailDelivery.LEFT, Status.SENDING}
+    ).update(
+        status=Status.FAILED, last_error=error, next_attempt_at=None, updated_at=timezone.now()
+    )
