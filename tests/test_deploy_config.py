@@ -518,17 +518,37 @@ def test_prod_example_comments_every_variable():
         previous = line.strip()
 
 
+# What Flower's container gets of the app's settings: it only watches the broker.
+FLOWER_APP_VARIABLES = {"TIME_ZONE", "LOG_LEVEL", "SENTRY_DSN", "SENTRY_ENVIRONMENT"}
+FLOWER_APP_VARIABLES |= {"SENTRY_RELEASE", "WAIT_FOR_SERVICES_TIMEOUT"}
+
+
 def test_prod_example_values_reach_the_containers(prod_model, variables_read):
     """Every variable the code reads that .env.prod sets is passed to every container
-    that runs the code (Sentry and the Anymail provider included)."""
+    that runs the code (Sentry and the Anymail provider included); Flower gets only
+    its own and the few app settings it needs."""
     example = active_entries(PROD_EXAMPLE)
     flower_config = REPO / "ops" / "flower" / "flowerconfig.py"
     for path, names in variables_read.items():
         targets = ["flower"] if path == flower_config else list(image_services(prod_model))
         for name in names & set(example):
             for service in targets:
+                if service == "flower" and path != flower_config:
+                    if name not in FLOWER_APP_VARIABLES:
+                        continue
                 env = prod_model["services"][service]["environment"]
                 assert name in env, f"{name} (read by {path.name}) not passed to {service}"
+
+
+def test_flower_gets_none_of_the_app_secrets(prod_model):
+    env = prod_model["services"]["flower"]["environment"]
+    secrets = {"DJANGO_SECRET_KEY", "DATABASE_URL", "ANYMAIL_WEBHOOK_SECRET", "EMAIL_HOST_PASSWORD"}
+    secrets |= {"POSTMARK_SERVER_TOKEN", "MAILGUN_API_KEY", "SENDGRID_API_KEY", "BREVO_API_KEY"}
+    secrets |= {"AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD"}
+    assert not secrets & set(env)
+    assert set(env) <= {"DJANGO_ENV", "DJANGO_ALLOWED_HOSTS", "CELERY_BROKER_URL"} | (
+        FLOWER_APP_VARIABLES | {name for name in env if name.startswith("FLOWER_")}
+    )
 
 
 def test_prod_example_has_no_unused_entries(prod_model):
@@ -678,15 +698,24 @@ def test_worker_script_needs_a_queue():
     assert "QUEUE" in result.stderr
 
 
-def test_entrypoint_refuses_placeholder_secrets():
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DJANGO_SECRET_KEY", PLACEHOLDER),
+        # REDIS_PASSWORD and POSTGRES_PASSWORD reach the app inside these URLs.
+        ("CELERY_BROKER_URL", f"redis://:{PLACEHOLDER}@redis:6379/0"),
+        ("DATABASE_URL", f"postgres://commission:{PLACEHOLDER}@postgres:5432/commission"),
+    ],
+)
+def test_entrypoint_refuses_placeholder_secrets(name, value):
     result = subprocess.run(
         [str(ENTRYPOINT), "true"],
-        env=clean_env(DJANGO_ENV="production", DJANGO_SECRET_KEY=PLACEHOLDER),
+        env=clean_env(DJANGO_ENV="production", **{name: value}),
         capture_output=True,
         text=True,
     )
     assert result.returncode == 1
-    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert name in result.stderr
 
 
 def dockerfile_stages() -> list[list[str]]:

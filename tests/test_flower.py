@@ -141,7 +141,7 @@ def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, t
 
 def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DJANGO_ENV", "production")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one, audit:two")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one-long-password-1, audit:two-long-password-2")
     monkeypatch.setenv("FLOWER_STATE_FILE", str(tmp_path / "volume" / "flower-state"))
     monkeypatch.setenv("FLOWER_URL_PREFIX", "/flower/")
     monkeypatch.setenv("FLOWER_MAX_TASKS", "500")
@@ -150,7 +150,8 @@ def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
 
     config = runpy.run_path(str(FLOWER_CONFIG))
 
-    assert config["basic_auth"] == ["ops:one", "audit:two"]
+    assert config["basic_auth"] == ["ops:one-long-password-1", "audit:two-long-password-2"]
+    assert config["read_only"] is True
     assert config["persistent"] is True
     assert config["db"] == str(tmp_path / "volume" / "flower-state")
     assert (tmp_path / "volume").is_dir()

@@ -11,8 +11,38 @@ from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
+
+
+class CeleryOnlySettings:
+    """Django's CELERY_* settings under Celery's own names (CELERY_BROKER_URL as
+    broker_url), and nothing else of Django's.
+
+    Celery's usual `config_from_object("django.conf:settings", namespace="CELERY")`
+    makes every Django setting part of the Celery config, and a config dump (Flower's
+    worker page, `celery inspect conf`) then shows them all, the broker URL with its
+    password in clear: Celery masks it only under the name `broker_url`. Read when the
+    config is first needed, after Django has loaded its settings.
+    """
+
+    PREFIX = "CELERY_"
+
+    def __dir__(self):
+        from django.conf import settings
+
+        return [
+            name.removeprefix(self.PREFIX).lower()
+            for name in dir(settings)
+            if name.startswith(self.PREFIX)
+        ]
+
+    def __getattr__(self, name: str):
+        from django.conf import settings
+
+        return getattr(settings, self.PREFIX + name.upper())
+
+
 app = Celery("core")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object(CeleryOnlySettings())
 
 REPORTS_QUEUE = "reports"
 EMAIL_QUEUE = "email"

@@ -1,14 +1,25 @@
 """Logging and error reporting shared by the web process, the Celery workers, beat and Flower."""
 
 import logging
+import re
 
 import sentry_sdk
 from celery import current_task
 from celery.signals import task_failure, task_postrun
+from django.views.debug import SafeExceptionReporterFilter
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
+
+
+class SecretSettingsFilter(SafeExceptionReporterFilter):
+    """Django's filter for error reports and the debug page, which also hides the
+    settings that carry credentials inside a URL (the broker's, Sentry's DSN)."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|BROKER|DSN|DATABASE", flags=re.I
+    )
 
 
 class TaskContextFilter(logging.Filter):

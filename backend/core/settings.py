@@ -155,6 +155,8 @@ if IS_PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Error reports and the debug page hide every setting that can carry a credential.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.observability.SecretSettingsFilter"
 
 # COMMISSIONS
 # ------------------------------------------------------------------------------

@@ -36,9 +36,26 @@ if _PRODUCTION and not _credentials:
         "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production: set it to user:password "
         "(Flower refuses to start without authentication in production)"
     )
+_MIN_PASSWORD_LENGTH = 16
+_weak = [
+    pair.split(":", 1)[0]
+    for pair in _credentials
+    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH or "change-me" in pair.split(":", 1)[1]
+]
+if _PRODUCTION and _weak:
+    raise RuntimeError(
+        f"FLOWER_BASIC_AUTH has a placeholder or short password for {', '.join(_weak)}: use "
+        f"{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c \"import secrets; "
+        'print(secrets.token_urlsafe(32))"'
+    )
 # Always assigned, so that an empty FLOWER_BASIC_AUTH (which Flower itself reads as one
 # empty credential that nobody can type) means "no authentication".
 basic_auth = _credentials
+
+# Production Flower watches and never acts: no running, revoking or terminating tasks,
+# no worker shutdown, pool or rate-limit changes (its API answers 403). Re-running
+# work goes through the Django admin, behind a permission, and is recorded there.
+read_only = _PRODUCTION
 
 # Where to listen. Open to the network by default only where authentication is
 # mandatory; containers pass --address=0.0.0.0 themselves.
