@@ -533,9 +533,9 @@ def test_prod_example_values_reach_the_containers(prod_model, variables_read):
         targets = ["flower"] if path == flower_config else list(image_services(prod_model))
         for name in names & set(example):
             for service in targets:
-                if service == "flower" and path != flower_config:
-                    if name not in FLOWER_APP_VARIABLES:
-                        continue
+                flower_needs_it = path == flower_config or name in FLOWER_APP_VARIABLES
+                if service == "flower" and not flower_needs_it:
+                    continue
                 env = prod_model["services"][service]["environment"]
                 assert name in env, f"{name} (read by {path.name}) not passed to {service}"
 

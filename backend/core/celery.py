@@ -12,7 +12,6 @@ from kombu import Exchange, Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 
-
 class CeleryOnlySettings:
     """Django's CELERY_* settings under Celery's own names (CELERY_BROKER_URL as
     broker_url), and nothing else of Django's.

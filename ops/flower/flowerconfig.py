@@ -45,7 +45,7 @@ _weak = [
 if _PRODUCTION and _weak:
     raise RuntimeError(
         f"FLOWER_BASIC_AUTH has a placeholder or short password for {', '.join(_weak)}: use "
-        f"{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c \"import secrets; "
+        f'{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c "import secrets; '
         'print(secrets.token_urlsafe(32))"'
     )
 # Always assigned, so that an empty FLOWER_BASIC_AUTH (which Flower itself reads as one

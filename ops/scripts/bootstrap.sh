@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11+ and install requirements/dev.txt when it changed.
+# Create .venv with Python 3.11+ and install requirements/dev.txt when it changed, from the lock:
+# every package pinned with its hashes (pip's hash-checking mode). Locks: ops/scripts/lock.sh.
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +21,7 @@ fi
 stamp=.venv/.requirements.sha256
 wanted=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r requirements/dev.txt
   echo "$wanted" > "$stamp"
 fi
