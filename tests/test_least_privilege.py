@@ -123,3 +123,57 @@ def test_development_flower_may_act_and_take_any_password(monkeypatch):
     config = runpy.run_path(str(FLOWER_CONFIG))
 
     assert config["read_only"] is False
+
+
+# ADMIN ACTIONS: EACH BEHIND ITS OWN PERMISSION
+# ------------------------------------------------------------------------------
+
+
+def staff_user(*permissions: str):
+    """A staff user with these permissions ("app_label.codename")."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(username=f"staff-{len(permissions)}", is_staff=True)
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+def offered_actions(client, url: str) -> set[str]:
+    response = client.get(url)
+    assert response.status_code == 200
+    form = response.context["action_form"]  # None when no action is offered
+    return {name for name, _ in form.fields["action"].choices} if form else set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "action", "model_permissions", "dedicated"),
+    [
+        (
+            "/admin/django_celery_results/taskresult/",
+            "retry_failed_tasks",
+            ["django_celery_results.view_taskresult", "django_celery_results.change_taskresult"],
+            "taskops.retry_failed_task",
+        ),
+        (
+            "/admin/commission/team/",
+            "send_last_month_report",
+            ["commission.view_team", "commission.change_team"],
+            "commission.request_report",
+        ),
+    ],
+)
+def test_admin_actions_that_send_need_their_own_permission(
+    client, url, action, model_permissions, dedicated
+):
+    client.force_login(staff_user(*model_permissions))
+    assert action not in offered_actions(client, url)
+
+    client.force_login(staff_user(*model_permissions, dedicated))
+    assert action in offered_actions(client, url)

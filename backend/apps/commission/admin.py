@@ -24,7 +24,13 @@ class TeamAdmin(admin.ModelAdmin):
     inlines = [TeamMembershipInline]
     actions = ["send_last_month_report"]
 
-    @admin.action(description="Email last month's commission report to the managers")
+    def has_request_report_permission(self, request) -> bool:
+        return request.user.has_perm("commission.request_report")
+
+    @admin.action(
+        description="Email last month's commission report to the managers",
+        permissions=["request_report"],
+    )
     def send_last_month_report(self, request, queryset):
         period = default_period()
         managers = {team.manager for team in queryset.select_related("manager")}

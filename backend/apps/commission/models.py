@@ -230,6 +230,7 @@ class ReportRequest(models.Model):
                 name="report_request_status_valid",
             ),
         ]
+        permissions = [("request_report", "Can email commission reports to managers")]
         indexes = [
             models.Index(fields=["status", "queued_at"], name="report_request_owed"),
             models.Index(fields=["period", "run_id"], name="report_request_run"),

@@ -31,7 +31,10 @@ class RetryableTaskResultAdmin(TaskResultAdmin):
     def retried_as(self, obj):
         return obj.retried_as_id or "-"
 
-    @admin.action(description="Retry selected failed tasks", permissions=["change"])
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("taskops.retry_failed_task")
+
+    @admin.action(description="Retry selected failed tasks", permissions=["retry"])
     def retry_failed_tasks(self, request, queryset):
         confirmed = request.POST.get("confirm_possible_duplicates") == "yes"
         retried, refused, unconfirmed = [], [], []

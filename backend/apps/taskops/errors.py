@@ -13,6 +13,10 @@ class UnknownTask(RetryRefused):
     pass
 
 
+class NotRetryable(RetryRefused):
+    pass
+
+
 class AlreadyRetried(RetryRefused):
     pass
 

@@ -33,6 +33,7 @@ class TaskRetry(models.Model):
     class Meta:
         ordering = ["-retried_at"]
         verbose_name_plural = "task retries"
+        permissions = [("retry_failed_task", "Can retry failed tasks")]
 
     def __str__(self) -> str:
         return f"{self.task_name} {self.original_task_id} -> {self.new_task_id}"

@@ -10,8 +10,19 @@ from django_celery_results.models import TaskResult
 from core.celery import app
 
 from .arguments import stored_arguments
-from .errors import AlreadyRetried, NeedsConfirmation, NotFailed, UnknownTask
+from .errors import AlreadyRetried, NeedsConfirmation, NotFailed, NotRetryable, UnknownTask
 from .models import TaskRetry
+
+
+# Only the product's own tasks may be sent again, never `celery.*` or whatever name a
+# forged or foreign result row carries: a retry runs the task with the row's arguments.
+RETRYABLE_TASKS = frozenset(
+    {
+        "apps.commission.tasks.generate_and_send_commission_report",
+        "apps.commission.tasks.send_monthly_commission_reports",
+        "apps.mailing.tasks.send_email_delivery",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,11 @@ def plan_retry(result: TaskResult) -> RetryPlan:
             f"task {result.task_id} was already retried as {previous.new_task_id} "
             f"by {previous.retried_by_name} at {previous.retried_at:%Y-%m-%d %H:%M:%S %Z}; "
             "retry that task if it failed too"
+        )
+    if result.task_name not in RETRYABLE_TASKS:
+        raise NotRetryable(
+            f"task {result.task_id} is {result.task_name!r}, which is not one of the tasks "
+            f"that may be retried ({', '.join(sorted(RETRYABLE_TASKS))})"
         )
     # Task modules are imported on demand (autodiscovery); make sure they are.
     app.loader.import_default_modules()
