@@ -177,3 +177,56 @@ def test_admin_actions_that_send_need_their_own_permission(
 
     client.force_login(staff_user(*model_permissions, dedicated))
     assert action in offered_actions(client, url)
+
+
+# REPORTS: THE MONTH IN PROGRESS, LONG NAMES
+# ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_report_of_the_month_in_progress_is_month_to_date_and_keeps_the_months_email(
+    monkeypatch,
+):
+    from django.utils import timezone
+
+    from apps.commission import periods, services
+    from apps.commission.periods import current_period
+    from tests.factories import TeamFactory, add_rep
+
+    team = TeamFactory(name="Now")
+    add_rep(team)
+    period = current_period()
+
+    report, delivery = services.prepare_report_email(team.manager, period)
+
+    today = timezone.localdate().isoformat()
+    assert f"(month to date, as of {today})" in report.subject
+    assert f"month to date, as of {today}" in report.body_text.splitlines()[0]
+    assert f"to {today}." in report.body_text
+    assert delivery.idempotency_key.endswith(f":to-date:{today}")
+    # Once the month is over, its report has its own, unused key: not "already sent".
+    monkeypatch.setattr(periods, "month_to_date", lambda period: None)
+    monkeypatch.setattr(services, "month_to_date", lambda period: None)
+    month_end_key = services.report_idempotency_key(team.manager, period)
+    assert month_end_key == f"commission-report:{team.manager.pk}:{period}"
+    assert month_end_key != delivery.idempotency_key
+
+
+@pytest.mark.django_db
+def test_long_team_names_shorten_the_subject_and_never_stop_the_report():
+    from apps.commission.models import CommissionReport
+    from apps.commission.periods import default_period
+    from apps.commission.services import prepare_report_email
+    from apps.mailing.models import EmailDelivery
+    from tests.factories import TeamFactory, UserFactory
+
+    manager = UserFactory(username="long-names")
+    for letter in "ABC":
+        TeamFactory(name=letter * 114, manager=manager)
+
+    report, delivery = prepare_report_email(manager, default_period())
+
+    limit = CommissionReport._meta.get_field("subject").max_length
+    assert limit == EmailDelivery._meta.get_field("subject").max_length == 255
+    assert len(report.subject) <= limit and len(delivery.subject) <= limit
+    assert report.subject.endswith("…")

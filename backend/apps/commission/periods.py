@@ -57,6 +57,13 @@ def current_period() -> Period:
     return Period.containing(timezone.localdate())
 
 
+def month_to_date(period: Period) -> dt.date | None:
+    """The day a report of the month in progress runs to (today); None for a closed
+    month, whose report is final."""
+    today = timezone.localdate()
+    return today if period == Period.containing(today) else None
+
+
 def default_period() -> Period:
     """Last month in the configured TIME_ZONE: the one a monthly report covers."""
     return current_period().previous()

@@ -4,6 +4,7 @@ Plain Python and the ORM, no Celery: the tasks call these functions.
 """
 
 import csv
+import datetime as dt
 import io
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
@@ -15,7 +16,7 @@ from django.template.loader import render_to_string
 
 from .models import Commission, Deal, Team, TeamMembership
 from .money import ZERO, format_money, to_money
-from .periods import InvalidPeriod, Period, parse_period
+from .periods import InvalidPeriod, Period, month_to_date, parse_period
 
 
 class ReportRequestError(ValueError):
@@ -89,11 +90,23 @@ class Report:
     currency: str
     teams: tuple[TeamSection, ...]
     totals: Figures = field(default_factory=Figures)
+    # Set for the month in progress: the figures run to this day and are not final.
+    as_of: dt.date | None = None
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.as_of or self.period.last_day
+
+    @property
+    def scope(self) -> str:
+        """' (month to date, as of 2026-10-15)' for the month in progress, else ''."""
+        return f" (month to date, as of {self.as_of.isoformat()})" if self.as_of else ""
 
     def as_dict(self) -> dict:
         """JSON-safe form (Decimals as strings) for storage."""
         data = asdict(self)
         data["period"] = str(self.period)
+        data["as_of"] = self.as_of.isoformat() if self.as_of else None
         return _json_safe(data)
 
 
@@ -185,6 +198,7 @@ def build_report(manager, period: Period) -> Report:
         currency=settings.COMMISSION_CURRENCY,
         teams=tuple(sections),
         totals=sum((section.totals for section in sections), Figures()),
+        as_of=month_to_date(period),
     )
 
 
@@ -202,9 +216,17 @@ def _cells(label: str, figures: Figures) -> list[str]:
     ]
 
 
+# The stored subject's column length: a long team name shortens the subject, never
+# stops the report.
+SUBJECT_MAX_LENGTH = 255
+
+
 def report_subject(report: Report) -> str:
     team_names = ", ".join(section.name for section in report.teams)
-    return f"Commission report {report.period}: {team_names}"
+    subject = f"Commission report {report.period}{report.scope}: {team_names}"
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        subject = subject[: SUBJECT_MAX_LENGTH - 1].rstrip() + "…"
+    return subject
 
 
 def _table(rows: list[list[str]], total_rows: int) -> list[str]:
@@ -226,10 +248,10 @@ def _table(rows: list[list[str]], total_rows: int) -> list[str]:
 def render_text(report: Report) -> str:
     """The plain-text email body."""
     out = [
-        f"Commission report for {report.period.label} ({report.period})",
+        f"Commission report for {report.period.label} ({report.period}){report.scope}",
         f"Manager: {report.manager_name}",
         f"Amounts in {report.currency}; period "
-        f"{report.period.start.isoformat()} to {report.period.last_day.isoformat()}.",
+        f"{report.period.start.isoformat()} to {report.last_day.isoformat()}.",
         "",
     ]
     for section in report.teams:

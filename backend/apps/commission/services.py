@@ -25,7 +25,7 @@ from .models import (
     TeamMembership,
 )
 from .money import commission_for, to_money
-from .periods import Period
+from .periods import Period, month_to_date
 from .report import build_report, render_csv, render_html, render_text, report_subject
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,12 @@ def record_deal(
 
 
 def report_idempotency_key(manager, period: Period, resend_key: str | None = None) -> str:
+    """One email per manager and closed month; a report of the month in progress is
+    month-to-date, one a day, and never uses up the month's own email."""
     key = f"commission-report:{manager.pk}:{period}"
+    as_of = month_to_date(period)
+    if as_of is not None:
+        key += f":to-date:{as_of.isoformat()}"
     return f"{key}:resend:{resend_key}" if resend_key else key
 
 

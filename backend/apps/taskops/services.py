@@ -13,7 +13,6 @@ from .arguments import stored_arguments
 from .errors import AlreadyRetried, NeedsConfirmation, NotFailed, NotRetryable, UnknownTask
 from .models import TaskRetry
 
-
 # Only the product's own tasks may be sent again, never `celery.*` or whatever name a
 # forged or foreign result row carries: a retry runs the task with the row's arguments.
 RETRYABLE_TASKS = frozenset(
