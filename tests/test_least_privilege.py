@@ -230,3 +230,140 @@ def test_long_team_names_shorten_the_subject_and_never_stop_the_report():
     assert limit == EmailDelivery._meta.get_field("subject").max_length == 255
     assert len(report.subject) <= limit and len(delivery.subject) <= limit
     assert report.subject.endswith("…")
+
+
+# CONTENT AND INPUT
+# ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_csv_cells_cannot_carry_formulas_and_numbers_stay_numbers():
+    import csv
+    import io
+
+    from apps.commission.periods import default_period
+    from apps.commission.report import build_report, render_csv
+    from apps.commission.services import record_deal
+    from tests.factories import TeamFactory, add_rep
+
+    team = TeamFactory(name='=HYPERLINK("http://evil","x")')
+    period = default_period()
+    reps = [
+        add_rep(team, first_name=name, last_name="")
+        for name in ("+1 rep", "-2 rep", "@sum", "\tTab", "\rCR", "Ann")
+    ]
+    record_deal(rep=reps[-1], amount="1000.00", closed_on=period.start, external_ref="csv-1")
+
+    rows = list(csv.reader(io.StringIO(render_csv(build_report(team.manager, period)))))
+
+    names = {row[2] for row in rows[1:]}
+    assert {row[1] for row in rows[1:]} == {'\'=HYPERLINK("http://evil","x")'}
+    assert {"'+1 rep", "'-2 rep", "'@sum", "Ann"} <= names
+    assert not any(name[0] in "=+-@\t\r" for name in names)
+    ann = next(row for row in rows if row[2] == "Ann")
+    assert ann[3:5] == ["1", "1000.00"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name", ["North\r\nBcc: all@example.com", "Tab\tname", "\u202egnp.exe", "a\u2066b"]
+)
+def test_names_with_control_or_bidi_characters_are_refused(admin_client, name):
+    from django.core.exceptions import ValidationError
+
+    from apps.commission.models import Team
+    from tests.factories import UserFactory
+
+    manager = UserFactory(username="names")
+    with pytest.raises(ValidationError, match="plain text on one line"):
+        Team(name=name, manager=manager, commission_rate=5).full_clean()
+    with pytest.raises(ValidationError, match="plain text on one line"):
+        manager.first_name = name
+        manager.full_clean()
+
+    response = admin_client.post(
+        "/admin/commission/team/add/",
+        {
+            "name": name,
+            "manager": manager.pk,
+            "commission_rate": "5",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "plain text on one line" in response.content.decode()
+    assert not Team.objects.filter(manager=manager).exists()
+
+
+@pytest.mark.django_db
+def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_line():
+    from apps.commission.models import Team
+    from apps.commission.periods import default_period
+    from apps.commission.report import build_report, report_subject
+    from tests.factories import TeamFactory, add_rep
+
+    team = TeamFactory()
+    Team.objects.filter(pk=team.pk).update(name="Evil\r\nBcc: x@example.com\u202e")
+    add_rep(team, first_name="Bob\nRay", last_name="")
+
+    report = build_report(team.manager, default_period())
+
+    assert "\n" not in report_subject(report) and "\u202e" not in report_subject(report)
+    assert report.teams[0].lines[0].name == "Bob Ray"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (7, 7),
+        ("7", 7),
+        ("²", None),
+        ("\uff12", None),
+        ("7 ", None),
+        ("-1", None),
+        (True, None),
+        (0, None),
+        ("", None),
+        (None, None),
+        ("1" * 30, None),
+        (3.0, None),
+    ],
+)
+def test_ids_are_plain_ascii_digits(value, expected):
+    from core.validators import parse_id
+
+    assert parse_id(value) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_id", ["²", "\uff12", "2 "])
+def test_a_report_for_a_non_ascii_id_is_refused_cleanly(user_id):
+    from apps.commission.report import ReportRequestError, load_report_request
+    from tests.factories import TeamFactory
+
+    TeamFactory(manager__id=2)
+    with pytest.raises(ReportRequestError, match="whole number"):
+        load_report_request(user_id, None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("resend_key", ["", "a" * 65, "x:y", "../x", "a b", 12])
+def test_a_malformed_resend_key_is_refused(resend_key):
+    from apps.commission.report import ReportRequestError, load_report_request
+    from tests.factories import TeamFactory
+
+    team = TeamFactory()
+    with pytest.raises(ReportRequestError, match="resend key"):
+        load_report_request(team.manager.pk, None, resend_key)
+
+
+@pytest.mark.django_db
+def test_sending_a_non_integer_delivery_id_fails_once_cleanly(celery_eager, caplog):
+    from apps.mailing.tasks import send_email_delivery
+
+    result = send_email_delivery.delay("abc")
+
+    assert result.failed()
+    assert "email delivery id must be a whole number, got 'abc'" in str(result.result)
+    assert "Traceback" not in caplog.text

@@ -1,4 +1,7 @@
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from core.validators import PlainTextValidator
 
 
 class User(AbstractUser):
@@ -7,6 +10,14 @@ class User(AbstractUser):
     Made before the first migration, as Django recommends, so that fields can be
     added later without a painful swap.
     """
+
+    # Names appear in report emails and CSV files: plain text on one line.
+    first_name = models.CharField(
+        "first name", max_length=150, blank=True, validators=[PlainTextValidator()]
+    )
+    last_name = models.CharField(
+        "last name", max_length=150, blank=True, validators=[PlainTextValidator()]
+    )
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username

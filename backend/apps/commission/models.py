@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.validators import PlainTextValidator
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 RATE = {"max_digits": 5, "decimal_places": 2}
 
@@ -12,7 +14,7 @@ RATE = {"max_digits": 5, "decimal_places": 2}
 class Team(models.Model):
     """A sales team; its manager receives the team's commission report."""
 
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[PlainTextValidator()])
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_teams"
     )

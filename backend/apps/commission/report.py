@@ -6,6 +6,7 @@ Plain Python and the ORM, no Celery: the tasks call these functions.
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 
@@ -13,6 +14,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
+
+from core.validators import parse_id, plain_text
 
 from .models import Commission, Deal, Team, TeamMembership
 from .money import ZERO, format_money, to_money
@@ -23,7 +26,13 @@ class ReportRequestError(ValueError):
     """A report that cannot be made from what was asked; retrying will not help."""
 
 
-def load_report_request(user_id, period: str | None) -> tuple["object", Period]:
+# What an operator's "another copy" key may be: it becomes part of the delivery's key.
+RESEND_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def load_report_request(
+    user_id, period: str | None, resend_key: str | None = None
+) -> tuple["object", Period]:
     """Check who the report is for and which month; return (manager, period).
 
     Raises ReportRequestError with a message an operator can act on.
@@ -32,13 +41,16 @@ def load_report_request(user_id, period: str | None) -> tuple["object", Period]:
         period_ = parse_period(period)
     except InvalidPeriod as exc:
         raise ReportRequestError(str(exc)) from exc
-    if (
-        isinstance(user_id, bool)
-        or not isinstance(user_id, int | str)
-        or not str(user_id).isdigit()
+    if resend_key is not None and not (
+        isinstance(resend_key, str) and RESEND_KEY.fullmatch(resend_key)
     ):
+        raise ReportRequestError(
+            f"resend key must be 1 to 64 letters, digits, '-' or '_', got {resend_key!r}"
+        )
+    manager_id = parse_id(user_id)
+    if manager_id is None:
         raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
-    manager = get_user_model().objects.filter(pk=int(user_id)).first()
+    manager = get_user_model().objects.filter(pk=manager_id).first()
     if manager is None:
         raise ReportRequestError(f"no user with id {user_id}")
     if not Team.objects.filter(manager=manager).exists():
@@ -124,7 +136,7 @@ def _json_safe(value):
 
 
 def _display_name(first_name: str, last_name: str, username: str) -> str:
-    return f"{first_name} {last_name}".strip() or username
+    return plain_text(f"{first_name} {last_name}".strip() or username)
 
 
 def build_report(manager, period: Period) -> Report:
@@ -189,7 +201,7 @@ def build_report(manager, period: Period) -> Report:
             )
         )
         totals = sum((line.figures for line in lines), Figures())
-        sections.append(TeamSection(team["id"], team["name"], lines, totals))
+        sections.append(TeamSection(team["id"], plain_text(team["name"]), lines, totals))
 
     return Report(
         manager_id=manager.pk,
@@ -298,8 +310,18 @@ def render_html(report: Report) -> str:
     )
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); a leading apostrophe makes it text again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def render_csv(report: Report) -> str:
-    """One row per rep and team, for spreadsheets."""
+    """One row per rep and team, for spreadsheets. Names are neutralised against
+    formulas; numbers stay numbers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["Period", "Team", *COLUMNS, "Currency"])
@@ -309,8 +331,8 @@ def render_csv(report: Report) -> str:
             writer.writerow(
                 [
                     str(report.period),
-                    section.name,
-                    line.name,
+                    _csv_text(section.name),
+                    _csv_text(line.name),
                     figures.deals,
                     *(str(getattr(figures, name)) for name in MONEY_FIGURES),
                     report.currency,

@@ -46,7 +46,7 @@ def generate_and_send_commission_report(
     and period, plus one per distinct `resend_key` an operator asks for.
     """
     try:
-        manager, period_ = load_report_request(user_id, period)
+        manager, period_ = load_report_request(user_id, period, resend_key)
     except ReportRequestError as exc:
         logger.error("Commission report refused (user_id=%r, period=%r): %s", user_id, period, exc)
         if isinstance(user_id, int) and isinstance(period, str):

@@ -25,6 +25,8 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
+from core.validators import parse_id
+
 from .models import EmailDelivery
 
 logger = logging.getLogger(__name__)
@@ -255,6 +257,9 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     provider's event marks it as left before the wait is over, and nothing is sent
     again; without tracking, the next attempt may send a second copy.
     """
+    if parse_id(delivery_id) is None:
+        raise PermanentEmailError(f"email delivery id must be a whole number, got {delivery_id!r}")
+    delivery_id = parse_id(delivery_id)
     delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
         raise PermanentEmailError(f"no email delivery with id {delivery_id}")

@@ -10,6 +10,8 @@ from anymail.signals import AnymailTrackingEvent, EventType
 from django.conf import settings
 from django.utils import timezone
 
+from core.validators import parse_id
+
 from .models import EmailDelivery
 
 logger = logging.getLogger(__name__)
@@ -117,10 +119,10 @@ def find_delivery(event: AnymailTrackingEvent) -> EmailDelivery | None:
         if found is not None:
             return found
     metadata = event.metadata or {}
-    delivery_id = str(metadata.get("delivery_id", ""))
-    if not delivery_id.isdigit():
+    delivery_id = parse_id(str(metadata.get("delivery_id", "")))
+    if delivery_id is None:
         return None
-    candidate = EmailDelivery.objects.filter(pk=int(delivery_id), provider_message_id="").first()
+    candidate = EmailDelivery.objects.filter(pk=delivery_id, provider_message_id="").first()
     if candidate is None:
         return None
     if event.recipient and event.recipient.lower() != candidate.to_email.lower():

@@ -7,13 +7,14 @@ from apps.commission.report import ReportRequestError, load_report_request
 from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report
 from core.cli import operator
+from core.validators import parse_id
 
 
 def find_user(reference: str):
     """A user by id, email (case-insensitive) or username."""
     users = get_user_model().objects
-    if reference.isdigit():
-        matches = users.filter(pk=int(reference))
+    if parse_id(reference) is not None:
+        matches = users.filter(pk=parse_id(reference))
     elif "@" in reference:
         matches = users.filter(email__iexact=reference)
     else:
