@@ -25,6 +25,8 @@ SECRET = "postmark-hook:Zx8-long-random-password"
 
 @pytest.fixture(autouse=True)
 def tracking_on(settings):
+    """Postmark is the configured provider, with tracking on: its webhook answers."""
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.EMAIL_TRACKING_ENABLED = True
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": [SECRET]}
 
@@ -180,14 +182,14 @@ def test_unknown_message_id_is_ignored_with_a_log_line(client, caplog):
     assert "unknown message id 'not-one-of-ours' ignored" in caplog.text
 
 
-def test_event_is_ignored_while_tracking_is_disabled(client, settings):
+def test_no_webhook_answers_while_tracking_is_disabled(client, settings):
     settings.EMAIL_TRACKING_ENABLED = False
     delivery = sent_delivery()
     before = snapshot(delivery)
 
     response = post(client, bounce_event(delivery), **auth())
 
-    assert response.status_code == 200
+    assert response.status_code == 404
     assert snapshot(delivery) == before
 
 
@@ -214,7 +216,6 @@ def test_event_that_overtakes_our_record_of_the_send_is_kept(client):
 def test_event_for_an_unconfirmed_delivery_stops_a_duplicate(client, settings):
     """The provider accepted the message but our request timed out: once its webhook
     has told us, the retry sends nothing."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     delivery, _ = create_delivery(
         idempotency_key="test:timed-out", to_email="boss@example.com", subject="S", body_text="B"
     )
@@ -223,6 +224,7 @@ def test_event_for_an_unconfirmed_delivery_stops_a_duplicate(client, settings):
     )
 
     post(client, delivery_event(delivery, message_id=str(uuid.uuid4())), **auth())
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
     assert send_delivery(delivery.pk, backoff=email_backoff) == "already-sent"
     assert mail.outbox == []
@@ -242,3 +244,76 @@ def test_metadata_match_needs_the_same_recipient(client):
     delivery.refresh_from_db()
     assert delivery.status == Status.RETRYING
     assert delivery.provider_message_id == ""
+
+
+# ONLY THE CONFIGURED PROVIDER, ONLY WELL-FORMED BODIES
+# ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/anymail/sendgrid/tracking/",
+        "/anymail/mailgun/tracking/",
+        "/anymail/brevo/tracking/",
+        "/anymail/amazon_ses/tracking/",
+        "/anymail/postmark/inbound/",
+        "/anymail/mandrill/tracking/",
+    ],
+)
+def test_only_the_configured_providers_tracking_webhook_answers(client, url):
+    response = client.post(url, {}, content_type="application/json", **auth())
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body", ["", "not json", "[]", '[{"RecordType": "Delivery"}]', "null", '"x"', "{"]
+)
+def test_a_malformed_body_is_a_400_not_a_500(client, body):
+    response = client.post(URL, body, content_type="application/json", **auth())
+    assert response.status_code == 400
+
+
+def test_a_body_of_the_right_kind_but_the_wrong_shape_is_a_400(client):
+    event = {"RecordType": "Delivery", "MessageID": 5, "Metadata": "not a dict"}
+    response = post(client, event, **auth())
+    assert response.status_code == 400
+
+
+def test_an_event_counts_only_from_the_provider_that_sent_the_message(client, settings):
+    """A delivery sent through Postmark; the deployment now uses SendGrid, whose
+    webhook posts a bounce naming the delivery: it must not flip it."""
+    delivery = sent_delivery()
+    EmailDelivery.objects.filter(pk=delivery.pk).update(provider="postmark", provider_message_id="")
+    settings.EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    before = snapshot(delivery)
+    bounce = [
+        {
+            "email": delivery.to_email,
+            "event": "bounce",
+            "sg_message_id": "sendgrid-id",
+            "timestamp": 1759298407,
+            "delivery_id": str(delivery.pk),
+            "manager_id": "7",
+            "period": "2025-09",
+        }
+    ]
+
+    response = client.post(
+        "/anymail/sendgrid/tracking/", bounce, content_type="application/json", **auth()
+    )
+
+    assert response.status_code == 200
+    assert snapshot(delivery) == before
+
+
+def test_the_send_records_its_provider(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    delivery, _ = create_delivery(
+        idempotency_key="test:provider", to_email="boss@example.com", subject="S", body_text="B"
+    )
+
+    send_delivery(delivery.pk, backoff=email_backoff)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider) == (Status.SENT, "test")

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 from django.views.generic import RedirectView
 
+from apps.mailing import webhooks
 from core import health, metrics
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     # Owed work for Prometheus: counts and the oldest item's age (no personal data).
     path("metrics", metrics.metrics, name="metrics"),
-    # Provider tracking webhooks: /anymail/<esp>/tracking/, basic auth (ANYMAIL_WEBHOOK_SECRET).
-    path("anymail/", include("anymail.urls")),
+    # The provider's tracking webhook: /anymail/<esp>/tracking/, basic auth
+    # (ANYMAIL_WEBHOOK_SECRET); only the configured provider's, only with tracking on.
+    path("anymail/<str:provider>/tracking/", webhooks.tracking_webhook, name="tracking_webhook"),
 ]

@@ -31,6 +31,7 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         "attachments",
         "metadata",
         "status",
+        "provider",
         "provider_message_id",
         "attempts",
         "last_error",

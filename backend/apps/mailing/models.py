@@ -56,6 +56,12 @@ class EmailDelivery(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
+    provider = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The provider the last attempt went through (postmark, ...): only its "
+        "tracking events count for this delivery.",
+    )
     provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

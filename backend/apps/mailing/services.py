@@ -28,6 +28,7 @@ from urllib3.exceptions import NewConnectionError
 from core.validators import parse_id
 
 from .models import EmailDelivery
+from .providers import IDEMPOTENCY_HEADERS, configured_provider
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +91,6 @@ def create_delivery(
     return delivery, created
 
 
-# Providers whose send API drops a repeat of a request that carries the same key, and
-# the message header Anymail passes it in. Brevo: a UUID in the payload's "headers",
-# honoured for 30 minutes (https://developers.brevo.com/docs/heterogenous-versions-batch-emails).
-# Postmark, Mailgun, SendGrid and Amazon SES take no such key.
-IDEMPOTENCY_HEADERS = {
-    "anymail.backends.brevo.EmailBackend": "idempotencyKey",
-    "anymail.backends.sendinblue.EmailBackend": "idempotencyKey",
-}
-
-
 def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=delivery.subject,
@@ -116,7 +107,7 @@ def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
     # other backends ignore them.
     message.metadata = {**delivery.metadata, "delivery_id": str(delivery.pk)}
     message.tags = [delivery.idempotency_key.split(":", 1)[0]]
-    header = IDEMPOTENCY_HEADERS.get(settings.EMAIL_BACKEND)
+    header = IDEMPOTENCY_HEADERS.get(configured_provider())
     if header:
         # The same for every attempt at this delivery, so a resend after an unknown
         # outcome is dropped by the provider if the first one got through.
@@ -202,6 +193,7 @@ def _claim(delivery_id: int, task_id: str) -> bool:
             status=Status.SENDING,
             sending_since=now,
             sending_task_id=task_id,
+            provider=configured_provider(),
             next_attempt_at=None,
             attempts=F("attempts") + 1,
             updated_at=now,

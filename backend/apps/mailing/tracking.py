@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.validators import parse_id
 
 from .models import EmailDelivery
+from .providers import provider_of
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,15 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> st
             esp_name,
             event.event_type,
             event.message_id,
+        )
+        return "unknown"
+    if delivery.provider and delivery.provider != provider_of(esp_name):
+        logger.warning(
+            "%s %s event for email delivery %s ignored: it was sent through %s",
+            esp_name,
+            event.event_type,
+            delivery.pk,
+            delivery.provider,
         )
         return "unknown"
 
