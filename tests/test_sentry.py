@@ -143,7 +143,11 @@ def sentry_client_in_a_fresh_process(**env: str) -> dict:
         "'active': c.is_active(), 'integrations': sorted(c.integrations), "
         "'pii': c.options['send_default_pii'], 'environment': c.options['environment'], "
         "'release': c.options['release'], 'rate': c.options['traces_sample_rate'], "
-        "'beat': getattr(celery, 'monitor_beat_tasks', None)}))"
+        "'beat': getattr(celery, 'monitor_beat_tasks', None), "
+        "'locals': c.options['include_local_variables'], "
+        "'bodies': c.options['max_request_body_size'], "
+        "'ignored': sorted(__import__('sentry_sdk.integrations.logging', "
+        "fromlist=['_IGNORED_LOGGERS'])._IGNORED_LOGGERS)}))"
     )
     base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "core.settings"}
     done = subprocess.run(
@@ -169,6 +173,9 @@ def test_settings_initialise_sentry_only_when_a_dsn_is_set():
     assert {"django", "celery", "redis", "logging"} <= set(client["integrations"])
     assert client["beat"] is True
     assert client["pii"] is False
+    assert client["locals"] is False
+    assert client["bodies"] == "never"
+    assert "django.security.DisallowedHost" in client["ignored"]
     assert (client["environment"], client["release"], client["rate"]) == (
         "staging",
         "commission@1.2.3",
@@ -186,3 +193,57 @@ def test_settings_initialise_sentry_only_when_a_dsn_is_set():
     assert (client["environment"], client["rate"]) == ("development", 0)
 
     assert sentry_client_in_a_fresh_process(SENTRY_DSN="")["active"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_no_email_address_leaves_in_sentry_events(worker_pool, sentry, smtp):
+    """Recipients appear in log lines (breadcrumbs), error messages and stack frames'
+    local variables (a delivery's repr names its recipient); none may reach Sentry."""
+    worker_pool.ensure("email", **sentry_env(sentry), **smtp.worker_env())
+    sent, _ = create_delivery(
+        idempotency_key="pii:sent", to_email="pii-sent@example.com", subject="s", body_text="b"
+    )
+    refused, _ = create_delivery(
+        idempotency_key="pii:refused",
+        to_email="pii-refused@example.org",
+        subject="s",
+        body_text="b",
+    )
+    smtp.fail("pii-refused@example.org", code=550)
+
+    wait_for_result(send_email_delivery.delay(sent.pk).id, "SUCCESS")
+    failure = send_email_delivery.delay(refused.pk)
+    wait_for_result(failure.id, "FAILURE")
+    barrier(sentry, lambda: send_email_delivery.delay(NO_SUCH_DELIVERY))
+
+    event = the_only_event(sentry, failure.id)
+    everything = json.dumps(sentry.events())
+    assert "pii-sent@example.com" not in everything
+    assert "pii-refused@example.org" not in everything
+    assert event["logentry"]["message"].startswith("Email delivery %s failed for good")
+    frames = [
+        frame
+        for value in event.get("exception", {}).get("values", [])
+        for frame in value.get("stacktrace", {}).get("frames", [])
+    ]
+    assert all("vars" not in frame for frame in frames)
+
+
+def test_email_addresses_are_scrubbed_from_any_text_of_an_event():
+    from core.observability import scrub_personal_data
+
+    event = {
+        "message": "Email delivery 3 sent to Ann.Lee+x@mail.example.co.uk",
+        "breadcrumbs": {"values": [{"message": "to bob@example.com", "level": "info"}]},
+        "extra": {"recipients": ("c@d.org",), "count": 2},
+    }
+
+    scrubbed = scrub_personal_data(event)
+
+    assert scrubbed == {
+        "message": "Email delivery 3 sent to [email]",
+        "breadcrumbs": {"values": [{"message": "to [email]", "level": "info"}]},
+        "extra": {"recipients": ["[email]"], "count": 2},
+    }
+    assert scrub_personal_data(None) is None

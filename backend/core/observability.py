@@ -9,7 +9,7 @@ from celery.signals import task_failure, task_postrun
 from django.views.debug import SafeExceptionReporterFilter
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.integrations.redis import RedisIntegration
 
 
@@ -57,15 +57,24 @@ def init_sentry(
         environment=environment,
         release=release,
         traces_sample_rate=traces_sample_rate,
+        # No personal data leaves: no user or request data, no stack frames' local
+        # variables (they hold recipients and report contents), no request bodies, and
+        # email addresses are taken out of whatever text is left (scrub_personal_data).
         send_default_pii=False,
+        include_local_variables=False,
+        max_request_body_size="never",
         integrations=[
             DjangoIntegration(),
             CeleryIntegration(monitor_beat_tasks=True),
             RedisIntegration(),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
-        before_send=one_event_per_task_run,
+        before_send=lambda event, hint: scrub_personal_data(one_event_per_task_run(event, hint)),
+        before_send_transaction=lambda event, hint: scrub_personal_data(event),
     )
+    # A request for a host not in ALLOWED_HOSTS is a probe or a misrouted request, not an
+    # error of ours; Django answers 400 and logs it.
+    ignore_logger("django.security.DisallowedHost")
     task_failure.connect(report_final_failure, weak=False, dispatch_uid=__name__ + ".failure")
     task_postrun.connect(forget_task_run, weak=False, dispatch_uid=__name__ + ".postrun")
 
@@ -87,6 +96,21 @@ def one_event_per_task_run(event: dict, hint: dict) -> dict | None:
             return None
         _reported_runs.add(task_id)
     return event
+
+
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def scrub_personal_data(value):
+    """The event with every email address in its text replaced (messages, breadcrumbs,
+    exception values, extra data); None stays None (a dropped event)."""
+    if isinstance(value, str):
+        return EMAIL_ADDRESS.sub("[email]", value)
+    if isinstance(value, dict):
+        return {key: scrub_personal_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_personal_data(item) for item in value]
+    return value
 
 
 def report_final_failure(sender=None, task_id=None, exception=None, **_) -> None:
