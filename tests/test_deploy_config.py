@@ -751,3 +751,27 @@ def test_dockerfile():
 def test_dockerignore_keeps_secrets_and_local_state_out():
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".env", ".env.*", ".venv/", "var/", ".git/"} <= ignored
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"DJANGO_DEBUG": "True"}, "DJANGO_DEBUG must be off"),
+        ({"DJANGO_ALLOWED_HOSTS": "reports.example.com,*"}, "may not contain '*'"),
+    ],
+)
+def test_production_refuses_unsafe_settings(prod_model, changes, message):
+    result = manage("check", env=container_env(prod_model, "web", **changes))
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_hsts_preload_is_opt_in(prod_model):
+    code = "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD)"
+    for value, expected in (("", "False"), ("True", "True")):
+        env = container_env(prod_model, "web", DJANGO_SECURE_HSTS_PRELOAD=value)
+        result = manage("shell", "-c", code, env=env)
+        assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
+    opted_in = container_env(prod_model, "web", DJANGO_SECURE_HSTS_PRELOAD="True")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=opted_in)
+    assert result.returncode == 0, result.stdout + result.stderr

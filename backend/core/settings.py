@@ -35,6 +35,15 @@ DEBUG = env.bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
 if IS_PRODUCTION:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY")
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    # Debug pages show settings and code to anyone; "*" accepts any Host header (cache
+    # poisoning, password-reset links to a foreign host). Production refuses both.
+    if DEBUG:
+        raise environ.ImproperlyConfigured("DJANGO_DEBUG must be off when DJANGO_ENV=production")
+    if "*" in ALLOWED_HOSTS:
+        raise environ.ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS may not contain '*' when DJANGO_ENV=production: "
+            "list the host names this site answers to"
+        )
 else:
     SECRET_KEY = env.str(
         "DJANGO_SECRET_KEY", default="insecure-development-key-never-use-in-production"
@@ -149,7 +158,11 @@ if IS_PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preloading puts the domain (and its subdomains) into browsers' HTTPS-only list,
+    # which takes months to undo: the owner of the domain opts in.
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "SECURE_HSTS_PRELOAD is not True"
     # Health probes and the metrics scraper come over plain HTTP from inside the
     # container network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
