@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run test lint format clean
+.PHONY: help run test faults lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -12,6 +12,9 @@ run: ## Set up and run web, both workers, beat, Flower and Redis locally (Ctrl-C
 
 test: ## Set up what the suite needs and run every test
 	@ops/scripts/test.sh $(ARGS)
+
+faults: ## Fault-injection run: real Redis, PostgreSQL, workers, beat, web (FAULTS_ONLY=name)
+	@ops/scripts/faults.sh $(ARGS)
 
 lint: ## ruff check and ruff format --check, as CI runs them
 	@ops/scripts/bootstrap.sh

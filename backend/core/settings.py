@@ -4,6 +4,7 @@ Every variable read here is listed, with a one-line comment, in `.env.example`.
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
     "anymail",
     "apps.accounts",
     "apps.commission",
@@ -100,6 +102,11 @@ INSTALLED_APPS = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -110,6 +117,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -168,6 +177,16 @@ if IS_PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Admin logins: after AXES_FAILURE_LIMIT failures for one user name from one address
+# the login is refused (429) for AXES_COOLOFF_TIME; a success resets the count. Behind
+# the reverse proxy every request comes from its address, so this is per user name
+# there; the proxy can add a per-address limit of its own.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
 # Error reports and the debug page hide every setting that can carry a credential.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.observability.SecretSettingsFilter"
 

@@ -21,7 +21,11 @@ fi
 stamp=.venv/.requirements.sha256
 wanted=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  # The build backends first (requirements/build.in says why), so that building a package that
+  # comes as source uses them rather than an unhashed download.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r requirements/dev.txt
+    -r requirements/build.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+    --no-build-isolation -r requirements/dev.txt
   echo "$wanted" > "$stamp"
 fi

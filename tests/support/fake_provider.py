@@ -4,15 +4,24 @@ Workers reach it through POSTMARK_API_URL in their environment. Each test script
 the replies to the next requests (503, 429, 422 with Postmark's error JSON, or a
 hang longer than the client's timeout); after the script, every request succeeds.
 https://postmarkapp.com/developer/api/email-api
+
+Optionally (`tracking_url`), it also plays Postmark's delivery webhook: shortly after
+accepting a message it POSTs a "Delivery" event for it to that URL, from a background
+thread, trying again while the web server does not answer 2xx.
+https://postmarkapp.com/developer/webhooks/delivery-webhook
 """
 
 import contextlib
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 from tests.support.servers import serving
 
@@ -50,6 +59,39 @@ class Received:
     json: dict
     reply: Reply
     message_id: str = ""  # set when the reply accepted the message
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+    client: tuple[str, int] | None = None  # the sender's (host, port)
+    answered_at: float | None = None  # when the answer went out (or the client was gone)
+
+    @property
+    def recipient(self) -> str:
+        """The first address in To, without a display name."""
+        addresses = getaddresses([str(self.json.get("To", ""))])
+        return addresses[0][1] if addresses else ""
+
+    def delivery_event(self) -> dict:
+        """Postmark's Delivery webhook body for this (accepted) message."""
+        return {
+            "RecordType": "Delivery",
+            "ServerID": 1,
+            "MessageStream": self.json.get("MessageStream", "outbound"),
+            "MessageID": self.message_id,
+            "Recipient": self.recipient,
+            "Tag": self.json.get("Tag", ""),
+            "DeliveredAt": dt.datetime.now(dt.UTC).isoformat(),
+            "Details": "Test",
+            "Metadata": self.json.get("Metadata", {}),
+        }
+
+
+@dataclass
+class WebhookPost:
+    """One delivery webhook the stand-in posted (or gave up posting)."""
+
+    message_id: str
+    delivered: bool
+    tries: int
+    last_answer: str
 
 
 @dataclass
@@ -61,6 +103,13 @@ class FakePostmark:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
+    # Delivery webhooks: off unless set, e.g. "http://user:pass@127.0.0.1:8000/anymail/
+    # postmark/tracking/" (basic auth from the URL, as Postmark's webhook settings do).
+    tracking_url: str = ""
+    tracking_delay: float = 1.0  # seconds between accepting a message and its webhook
+    tracking_tries: int = 10  # attempts per webhook, 0.5 s apart doubling up to 5 s
+    webhooks: list[WebhookPost] = field(default_factory=list)
+    _stop_webhooks: threading.Event = field(default_factory=threading.Event)
 
     def worker_env(self) -> dict[str, str]:
         """Settings, as environment variables, for an email worker that sends here."""
@@ -76,13 +125,26 @@ class FakePostmark:
         with self._lock:
             self._script = list(replies)
 
+    def script_more(self, *replies: Reply) -> None:
+        """Answer the requests after those already scripted with these replies."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def scripted(self) -> int:
+        """How many scripted replies are still to come."""
+        with self._lock:
+            return len(self._script)
+
     def reset(self) -> None:
-        """Forget everything and let any hanging reply go."""
+        """Forget everything, let any hanging reply go and drop webhooks not yet posted."""
         self._release.set()
+        self._stop_webhooks.set()
         with self._lock:
             self._script = []
             self.received = []
+            self.webhooks = []
             self._release = threading.Event()
+            self._stop_webhooks = threading.Event()
 
     @property
     def accepted(self) -> list[Received]:
@@ -93,16 +155,56 @@ class FakePostmark:
         with self._lock:
             return list(self.received)
 
+    def in_flight(self) -> list[Received]:
+        """Requests still waiting for their answer (a scripted delay)."""
+        with self._lock:
+            return [request for request in self.received if request.answered_at is None]
+
     def _take(
-        self, path: str, headers: dict[str, str], body: dict
+        self,
+        path: str,
+        headers: dict[str, str],
+        body: dict,
+        client: tuple[str, int] | None = None,
     ) -> tuple[Received, Reply, threading.Event]:
         with self._lock:
             reply = self._script.pop(0) if self._script else Reply()
-            request = Received(path, headers, body, reply)
+            request = Received(path, headers, body, reply, client=client)
             if reply.accepts:
                 request.message_id = str(uuid.uuid4())
             self.received.append(request)
+            if request.message_id and self.tracking_url:
+                self._post_delivery_later(request, self.tracking_url, self._stop_webhooks)
             return request, reply, self._release
+
+    def _post_delivery_later(self, request: Received, url: str, stop: threading.Event) -> None:
+        """POST the message's Delivery webhook after `tracking_delay`, from a thread,
+        trying again on no answer or a non-2xx one; `reset()` cancels it."""
+        event = request.delivery_event()
+
+        def post() -> None:
+            if stop.wait(self.tracking_delay):
+                return
+            pause, answer = 0.5, ""
+            for attempt in range(1, self.tracking_tries + 1):
+                try:
+                    response = requests.post(url, json=event, timeout=5)
+                    answer = f"HTTP {response.status_code}"
+                    if response.ok:
+                        self._record_webhook(WebhookPost(request.message_id, True, attempt, answer))
+                        return
+                except requests.RequestException as exc:
+                    answer = f"{type(exc).__name__}: {exc}"
+                if attempt == self.tracking_tries or stop.wait(pause):
+                    break
+                pause = min(pause * 2, 5.0)
+            self._record_webhook(WebhookPost(request.message_id, False, attempt, answer))
+
+        threading.Thread(target=post, name="fake-postmark-webhook", daemon=True).start()
+
+    def _record_webhook(self, post: WebhookPost) -> None:
+        with self._lock:
+            self.webhooks.append(post)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,7 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
-        request, reply, release = self.server.fake._take(self.path, dict(self.headers), body)
+        request, reply, release = self.server.fake._take(
+            self.path, dict(self.headers), body, client=self.client_address[:2]
+        )
+        try:
+            self._answer(request, reply, release, body)
+        finally:
+            request.answered_at = time.monotonic()
+
+    def _answer(self, request: Received, reply: Reply, release: threading.Event, body: dict):
         if reply.delay:
             release.wait(reply.delay)
         answer = reply.body

@@ -1,0 +1,500 @@
+"""The real parts of a fault run, on loopback, free ports and one temporary directory.
+
+- `Redis`: redis-server with AOF (appendfsync everysec) and noeviction, killable with
+  SIGKILL and restartable on the same port and data directory.
+- `Postgres`: a private PostgreSQL cluster (initdb/pg_ctl, run as the `postgres` user
+  when we are root), restartable without touching the machine's own cluster.
+- `ProductProcess`: one of the product's processes as production starts it (the
+  ops/start scripts; runserver for the webhooks), in its own process group.
+- `Stack`: all of them plus the stand-in Postmark, and cleanup of whatever it started.
+"""
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+from celery import Celery
+
+from tests.support.fake_provider import FakePostmark, running_fake_postmark
+from tests.support.processes import BACKEND_DIR, REPO_DIR, free_port
+from tests.support.waiting import wait_for
+
+VENV_BIN = REPO_DIR / ".venv" / "bin"
+START_DIR = REPO_DIR / "ops" / "start"
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin",)
+
+BASE_DB = "faults_base"  # migrated, no data
+RUN_DB = "faults_run"  # the scenario's database, copied from a seeded template
+
+# Seconds Anymail waits for the stand-in; a reply later than this is a client timeout.
+REQUESTS_TIMEOUT = 2
+
+# The product's settings for every process: its defaults, except these shortened
+# through their environment variables (CELERY_VISIBILITY_TIMEOUT stays at 2 h: recovery
+# must not depend on it).
+SHORTENED = {
+    "ANYMAIL_REQUESTS_TIMEOUT": str(REQUESTS_TIMEOUT),
+    "EMAIL_RETRY_BACKOFF": "1",
+    "EMAIL_RETRY_BACKOFF_MAX": "5",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "15",
+    "CELERY_TASK_TIME_LIMIT": "20",
+    "RECONCILE_STALLED_AFTER": "10",
+    "EMAIL_UNCONFIRMED_WAIT": "15",
+}
+# Variables of the machine passed on to the product's processes; nothing else, so
+# that the product's own defaults apply to everything not set here.
+PASSED_ON = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TERM", "USER", "LOGNAME", "TZ")
+
+
+def pg_bin_dir() -> Path:
+    """PostgreSQL 15's binaries, or else the newest installed major version's."""
+    candidates = [Path(d) for d in (os.environ.get("FAULTS_PG_BIN", ""), *PG_BIN_DIRS) if d]
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for candidate in candidates:
+        if (candidate / "pg_ctl").is_file():
+            return candidate
+    raise RuntimeError(
+        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; "
+        "ops/scripts/faults.sh installs the postgresql package"
+    )
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and parent_of(int(entry.name)) == pid
+    ]
+
+
+def socket_inodes(host: str, port: int) -> set[str]:
+    """Inodes of the local TCP sockets bound to (host, port), IPv4 loopback."""
+    a, b, c, d = (int(part) for part in host.split("."))
+    local = f"{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}"
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == local:
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_owner(client: tuple[str, int], pids: list[int]) -> int | None:
+    """Which of `pids` holds the TCP connection whose local end is `client`."""
+    inodes = {f"socket:[{inode}]" for inode in socket_inodes(*client)}
+    if not inodes:
+        return None
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return pid
+    return None
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({exc})"
+
+
+class Redis:
+    """redis-server with AOF on a fixed port and directory, for the whole run."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.log_path = workdir / "redis.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed; ops/scripts/faults.sh installs it")
+        # Production's persistence (README): AOF with fsync every second, no eviction.
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+                "--save",
+                "",
+            ],
+            stdout=self.log_path.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self.ping, timeout=30, what="redis-server to answer")
+
+    def ping(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited:\n{tail(self.log_path)}")
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill9(self) -> None:
+        if self.running():
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def flush(self) -> None:
+        if not self.running():
+            self.start()
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+class Postgres:
+    """A private cluster: its own data directory and port, restartable at will."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.dir = workdir
+        self.data = workdir / "data"
+        self.port = port
+        self.log_path = workdir / "postgres.log"
+        self.tool_log_path = workdir.parent / "pg_ctl.log"
+        self.bin = pg_bin_dir()
+        self.as_postgres = os.geteuid() == 0
+        self.started = False
+
+    def _run(self, *argv: str, timeout: float = 120) -> None:
+        command = [str(self.bin / argv[0]), *argv[1:]]
+        if self.as_postgres:
+            # The server refuses to run as root.
+            command = ["runuser", "-u", "postgres", "--", *command]
+        # Output to a file, not a pipe: a server started by pg_ctl would hold a pipe open.
+        with self.tool_log_path.open("a") as log:
+            result = subprocess.run(
+                command, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(argv[:2])} failed ({result.returncode}):\n"
+                f"{tail(self.tool_log_path, 10)}\n{tail(self.log_path)}"
+            )
+
+    def init(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sockets = self.dir / "sockets"
+        sockets.mkdir(exist_ok=True)
+        if self.as_postgres:
+            user = pwd.getpwnam("postgres")
+            for path in (self.dir, sockets):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",  # loopback only, a throwaway cluster
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"\nport = {self.port}\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{sockets}'\n"
+                "max_connections = 200\n"
+                # Nothing here must survive a crash of the machine; a restart is clean.
+                "fsync = off\n"
+                "full_page_writes = off\n"
+            )
+
+    def start(self) -> None:
+        self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log_path), "-w")
+        self.started = True
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every connection is cut, the server comes back."""
+        self._run(
+            "pg_ctl", "restart", "-D", str(self.data), "-l", str(self.log_path), "-m", "fast", "-w"
+        )
+
+    def stop(self) -> None:
+        if self.started:
+            with contextlib.suppress(Exception):
+                self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+            self.started = False
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, *statements: str) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    def copy(self, template: str, name: str) -> None:
+        """A fresh database `name`, a copy of `template` (which nobody may be using)."""
+        self.admin(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+        )
+
+
+class ProductProcess:
+    """One of the product's processes, in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            argv,
+            cwd=REPO_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_path.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def children(self) -> list[int]:
+        return children_of(self.pid)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def kill9(self) -> None:
+        """SIGKILL the process and its children at once (the whole process group)."""
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self, grace: float = 5) -> None:
+        """SIGTERM (warm shutdown for Celery), then SIGKILL whatever is left of the group."""
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=grace)
+        self._signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+    def tail(self, lines: int = 30) -> str:
+        return tail(self.log_path, lines)
+
+
+class Stack:
+    """Redis, PostgreSQL and the stand-in provider for the whole run; the product's
+    processes for one scenario at a time. Leaves nothing behind when the block ends."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.redis = Redis(root / "redis", free_port())
+        self.postgres = Postgres(root / "postgres", free_port())
+        self.web_port = free_port()
+        self.secret = f"faults:{secrets.token_urlsafe(18)}"
+        self.provider: FakePostmark | None = None
+        self.processes: dict[str, ProductProcess] = {}
+        self.logs_dir = root
+        self.tracking = True
+        self._email_workers = 0
+        self._templates: dict[int, str] = {}
+        self._exit = contextlib.ExitStack()
+        self._control = Celery("faults-control", broker=self.redis.url)
+
+    # -- the parts that live for the whole run ---------------------------------------
+
+    def __enter__(self) -> "Stack":
+        try:
+            self._exit.callback(self._cleanup)
+            self.provider = self._exit.enter_context(running_fake_postmark())
+            self.redis.start()
+            self.postgres.init()
+            self.postgres.start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._exit.close()
+
+    def _cleanup(self) -> None:
+        self.stop_product()
+        self._control.close()
+        self.redis.stop()
+        self.postgres.stop()
+
+    @property
+    def tracking_url(self) -> str:
+        return f"http://{self.secret}@127.0.0.1:{self.web_port}/anymail/postmark/tracking/"
+
+    def product_env(self, *, database: str = RUN_DB, tracking: bool = True) -> dict[str, str]:
+        """The environment of every product process (and of this harness's Django)."""
+        env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+        return {
+            **env,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_ENV": "development",
+            "DATABASE_URL": self.postgres.url(database),
+            "CELERY_BROKER_URL": self.redis.url,
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "POSTMARK_SERVER_TOKEN": "any",
+            "POSTMARK_API_URL": self.provider.url,
+            "EMAIL_TRACKING_ENABLED": str(tracking),
+            "ANYMAIL_WEBHOOK_SECRET": self.secret,
+            "LOG_LEVEL": "INFO",
+            **SHORTENED,
+        }
+
+    def _python(self, args: list[str], env: dict[str, str], log_name: str) -> None:
+        log_path = self.root / log_name
+        with log_path.open("w") as log:
+            result = subprocess.run(
+                [str(VENV_BIN / "python"), *args],
+                cwd=REPO_DIR,
+                env={**env, "PYTHONPATH": f"{BACKEND_DIR}{os.pathsep}{REPO_DIR}"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{tail(log_path, 60)}")
+
+    def migrate(self) -> None:
+        self.postgres.admin(f'CREATE DATABASE "{BASE_DB}"')
+        self._python(
+            [str(BACKEND_DIR / "manage.py"), "migrate", "--no-input"],
+            self.product_env(database=BASE_DB),
+            "migrate.log",
+        )
+
+    def template_for(self, managers: int) -> str:
+        """A database with `managers` managers seeded (made once per size)."""
+        if managers not in self._templates:
+            name = f"faults_seed_{managers}"
+            self.postgres.copy(BASE_DB, name)
+            self._python(
+                ["-m", "tests.faults.seed", str(managers)],
+                self.product_env(database=name),
+                f"seed-{managers}.log",
+            )
+            self._templates[managers] = name
+        return self._templates[managers]
+
+    # -- the product's processes, one scenario at a time -------------------------------
+
+    def start_product(self, logs_dir: Path, *, tracking: bool) -> None:
+        self.logs_dir = logs_dir
+        self.tracking = tracking
+        self.provider.tracking_url = self.tracking_url if tracking else ""
+        manage = [str(VENV_BIN / "python"), str(BACKEND_DIR / "manage.py")]
+        self._start("web", [*manage, "runserver", "--noreload", f"127.0.0.1:{self.web_port}"])
+        self._start("worker-reports", [str(START_DIR / "worker"), "reports"])
+        self.start_email_worker()
+        self._start("beat", [str(START_DIR / "beat")])
+
+    def _start(self, name: str, argv: list[str], log_name: str | None = None) -> ProductProcess:
+        env = self.product_env(tracking=self.tracking)
+        log_path = self.logs_dir / f"{log_name or name}.log"
+        self.processes[name] = ProductProcess(name, argv, env, log_path)
+        return self.processes[name]
+
+    @property
+    def email_worker(self) -> ProductProcess:
+        return self.processes["worker-email"]
+
+    def start_email_worker(self) -> ProductProcess:
+        """`ops/start/worker email`; each start logs to its own file."""
+        self._email_workers += 1
+        suffix = "" if self._email_workers == 1 else f"-{self._email_workers}"
+        return self._start(
+            "worker-email", [str(START_DIR / "worker"), "email"], f"worker-email{suffix}"
+        )
+
+    def wait_ready(self, queues: tuple[str, ...] = ("reports", "email"), timeout=90) -> None:
+        """The web server answers /healthz and a worker for each queue answers ping."""
+
+        def ready() -> bool:
+            for process in self.processes.values():
+                if not process.alive():
+                    raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+            if "web" in self.processes:
+                url = f"http://127.0.0.1:{self.web_port}/healthz"
+                requests.get(url, timeout=2).raise_for_status()
+            replies = self._control.control.ping(timeout=1.0)
+            nodes = {name.split("@", 1)[0] for reply in replies for name in reply}
+            return set(queues) <= nodes
+
+        wait_for(ready, timeout=timeout, interval=0.2, what=f"web and workers for {queues}")
+
+    def stop_product(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        self.processes.clear()
+        self._email_workers = 0
+
+    def log_tails(self, lines: int = 30) -> str:
+        parts = [
+            f"--- {path.name}\n{tail(path, lines)}" for path in sorted(self.logs_dir.glob("*"))
+        ]
+        parts.append(f"--- redis.log\n{tail(self.redis.log_path, 10)}")
+        parts.append(f"--- postgres.log\n{tail(self.postgres.log_path, 10)}")
+        return "\n".join(parts)
