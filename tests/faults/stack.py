@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import psycopg
@@ -48,6 +49,8 @@ SHORTENED = {
     "CELERY_TASK_TIME_LIMIT": "20",
     "RECONCILE_STALLED_AFTER": "10",
     "EMAIL_UNCONFIRMED_WAIT": "15",
+    # The worker watchdog (ops/scripts/worker-watchdog.sh) pings every 5 s, not 60.
+    "WORKER_WATCHDOG_INTERVAL": "5",
 }
 # Variables of the machine passed on to the product's processes; nothing else, so
 # that the product's own defaults apply to everything not set here.
@@ -294,7 +297,10 @@ class ProductProcess:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
         self.name = name
+        self.argv = argv
         self.log_path = log_path
+        # Set when this harness stops or kills it: its supervisor then leaves it down.
+        self.stopped = False
         self.process = subprocess.Popen(
             argv,
             cwd=REPO_DIR,
@@ -321,11 +327,13 @@ class ProductProcess:
 
     def kill9(self) -> None:
         """SIGKILL the process and its children at once (the whole process group)."""
+        self.stopped = True
         self._signal_group(signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self, grace: float = 5) -> None:
         """SIGTERM (warm shutdown for Celery), then SIGKILL whatever is left of the group."""
+        self.stopped = True
         if self.alive():
             self._signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -354,6 +362,8 @@ class Stack:
         self.tracking = True
         self._email_workers = 0
         self._templates: dict[int, str] = {}
+        self._restarts: dict[str, int] = {}
+        self._stop_supervising = threading.Event()
         self._exit = contextlib.ExitStack()
         self._control = Celery("faults-control", broker=self.redis.url)
 
@@ -450,6 +460,20 @@ class Stack:
         self._start("worker-reports", [str(START_DIR / "worker"), "reports"])
         self.start_email_worker()
         self._start("beat", [str(START_DIR / "beat")])
+        self._stop_supervising = threading.Event()
+        threading.Thread(
+            target=self._supervise, args=(self._stop_supervising,), daemon=True
+        ).start()
+
+    def _supervise(self, stop: threading.Event) -> None:
+        """Restart a product process that exited by itself, as compose's `restart:
+        unless-stopped` does (the worker watchdog stops a worker that stopped consuming)."""
+        while not stop.wait(0.5):
+            for name, process in list(self.processes.items()):
+                if not process.alive() and not process.stopped:
+                    self._restarts[name] = self._restarts.get(name, 0) + 1
+                    log_name = f"{process.log_path.stem}-restart{self._restarts[name]}"
+                    self._start(name, process.argv, log_name)
 
     def _start(self, name: str, argv: list[str], log_name: str | None = None) -> ProductProcess:
         env = self.product_env(tracking=self.tracking)
@@ -486,6 +510,7 @@ class Stack:
         wait_for(ready, timeout=timeout, interval=0.2, what=f"web and workers for {queues}")
 
     def stop_product(self) -> None:
+        self._stop_supervising.set()
         for process in self.processes.values():
             process.stop()
         self.processes.clear()
