@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops a Celery worker that no longer answers, so that its supervisor (compose's
-# `restart: unless-stopped`, honcho) starts a fresh one. ops/start/worker runs it beside
+# `restart: unless-stopped`) starts a fresh one. ops/start/worker runs it beside
 # the worker. A worker can lose its broker connection mid-acknowledgement and come back
 # without consuming: alive, but its queue stands still (celery/celery#8030 and kin).
 # Nothing owed is lost meanwhile (the reconciler queues it again), but nothing moves.
