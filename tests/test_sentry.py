@@ -149,7 +149,11 @@ def sentry_client_in_a_fresh_process(**env: str) -> dict:
         "'ignored': sorted(__import__('sentry_sdk.integrations.logging', "
         "fromlist=['_IGNORED_LOGGERS'])._IGNORED_LOGGERS)}))"
     )
-    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "core.settings"}
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+        "DJANGO_READ_DOT_ENV_FILE": "False",
+    }
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=BACKEND_DIR,

@@ -15,9 +15,15 @@ REPO_DIR = BACKEND_DIR.parent
 VAR_DIR = REPO_DIR / "var"
 
 env = environ.Env()
-if (REPO_DIR / ".env").is_file():
-    # Real environment variables win over the file (read_env never overwrites them).
-    env.read_env(REPO_DIR / ".env")
+# Local files, on unless DJANGO_READ_DOT_ENV_FILE is off (the test suite turns it off, so
+# that a developer's own .env cannot change what the tests see). Real environment
+# variables win over both (read_env never overwrites them); `make run` writes the ports
+# it chose to var/run.env, so that commands in a second terminal reach its Redis, and
+# that file wins over .env.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True):
+    for local_file in (VAR_DIR / "run.env", REPO_DIR / ".env"):
+        if local_file.is_file():
+            env.read_env(local_file)
 # An empty variable counts as unset, so its default applies: env files and compose
 # files list every variable, most of them left empty.
 env.ENVIRON = {name: value for name, value in os.environ.items() if value != ""}

@@ -2,9 +2,9 @@
 
 Flower executes this file and applies every top-level name that is one of its options
 (https://flower.readthedocs.io/en/latest/config.html), so helpers here start with `_`.
-Values come from the environment (and the repo's `.env`, real variables winning, as in
-core/settings.py); each variable is listed in `.env.example`. Options given on the
-command line still win over this file.
+Values come from the environment (and `var/run.env` and the repo's `.env`, real
+variables winning, as in core/settings.py); each variable is listed in `.env.example`.
+Options given on the command line still win over this file.
 """
 
 from pathlib import Path
@@ -13,8 +13,10 @@ import environ
 
 _REPO_DIR = Path(__file__).resolve().parents[2]
 _env = environ.Env()
-if (_REPO_DIR / ".env").is_file():
-    _env.read_env(_REPO_DIR / ".env")
+if _env.bool("DJANGO_READ_DOT_ENV_FILE", default=True):
+    for _local_file in (_REPO_DIR / "var" / "run.env", _REPO_DIR / ".env"):
+        if _local_file.is_file():
+            _env.read_env(_local_file)
 
 
 def _setting(name: str, default, cast=str):

@@ -13,6 +13,12 @@ export WEB_PORT=${WEB_PORT:-8000}
 export FLOWER_PORT=${FLOWER_PORT:-5555}
 export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:${REDIS_PORT}/0}
 mkdir -p var/redis
+# What this run chose, for the settings of every command started from another terminal
+# (manage.py, worker-healthcheck.sh): they reach this run's Redis with nothing exported.
+cat > var/run.env <<RUNENV
+# Written by make run; read by core/settings.py before .env. Delete it to forget.
+CELERY_BROKER_URL=${CELERY_BROKER_URL}
+RUNENV
 
 # Our own Redis on its own port, so a system Redis on 6379 is never touched.
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" \

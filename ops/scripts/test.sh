@@ -7,6 +7,9 @@ cd "$(dirname "$0")/../.."
 ops/scripts/bootstrap.sh
 ops/scripts/ensure-system-packages.sh redis-server:redis-server chromium:chromium chromium-driver:chromedriver
 
+# The suite sees the settings' defaults, not a developer's .env or a running `make run`.
+export DJANGO_READ_DOT_ENV_FILE=False
+
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

@@ -402,6 +402,7 @@ class Stack:
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONUNBUFFERED": "1",
             "DJANGO_ENV": "development",
+            "DJANGO_READ_DOT_ENV_FILE": "False",
             "DATABASE_URL": self.postgres.url(database),
             "CELERY_BROKER_URL": self.redis.url,
             "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",

@@ -131,6 +131,7 @@ class WorkerPool:
     # Fast, deterministic settings for every worker unless a test overrides them.
     BASE_ENV = {
         "DJANGO_ENV": "development",
+        "DJANGO_READ_DOT_ENV_FILE": "False",
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_RETRY_BACKOFF": "1",
         "EMAIL_RETRY_BACKOFF_MAX": "1",

@@ -1,0 +1,55 @@
+"""Which local files the settings read: `var/run.env` (what `make run` chose), then `.env`,
+real variables winning over both, and neither when DJANGO_READ_DOT_ENV_FILE is off."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import BACKEND_DIR
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A copy of backend/ in a repository of its own, to put local files beside it."""
+    shutil.copytree(BACKEND_DIR, tmp_path / "backend", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "var").mkdir()
+    return tmp_path
+
+
+def setting(repo, name: str, **env: str) -> str:
+    base = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "TIME_ZONE"}}
+    base.pop("DJANGO_READ_DOT_ENV_FILE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import core.settings as s; print(s.{name})"],
+        cwd=repo / "backend",
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_make_runs_choices_win_over_env_and_real_variables_win_over_both(repo):
+    (repo / "var" / "run.env").write_text("CELERY_BROKER_URL=redis://127.0.0.1:6390/0\n")
+    (repo / ".env").write_text("CELERY_BROKER_URL=redis://elsewhere:6379/0\nTIME_ZONE=Asia/Tokyo\n")
+
+    assert setting(repo, "CELERY_BROKER_URL") == "redis://127.0.0.1:6390/0"
+    assert setting(repo, "TIME_ZONE") == "Asia/Tokyo"
+    assert setting(repo, "CELERY_BROKER_URL", CELERY_BROKER_URL="redis://real:1/0") == (
+        "redis://real:1/0"
+    )
+
+
+def test_no_local_file_is_read_when_told_not_to(repo):
+    (repo / "var" / "run.env").write_text("CELERY_BROKER_URL=redis://127.0.0.1:6390/0\n")
+    (repo / ".env").write_text("TIME_ZONE=Asia/Tokyo\n")
+
+    assert setting(repo, "TIME_ZONE", DJANGO_READ_DOT_ENV_FILE="False") == "UTC"
+    assert setting(repo, "CELERY_BROKER_URL", DJANGO_READ_DOT_ENV_FILE="False") == (
+        "redis://localhost:6379/0"
+    )
