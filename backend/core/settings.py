@@ -130,7 +130,8 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Templates shared by the apps (the admin's confirmation page).
+        "DIRS": [BACKEND_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -192,6 +193,8 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Lockouts are still logged; the start-up banner in every manage.py command is not.
+AXES_VERBOSE = False
 
 # Error reports and the debug page hide every setting that can carry a credential.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.observability.SecretSettingsFilter"

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.contrib import admin, messages
 
+from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
 
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .periods import default_period
-from .selectors import owed_report_requests, stalled_report_requests
+from .selectors import owed_report_requests, sent_report, stalled_report_requests
 from .services import request_report
 from .tasks import generate_and_send_commission_report
 
@@ -22,7 +23,7 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "manager__username", "manager__email"]
     autocomplete_fields = ["manager"]
     inlines = [TeamMembershipInline]
-    actions = ["send_last_month_report"]
+    actions = ["send_last_month_report", "send_another_copy"]
 
     def has_request_report_permission(self, request) -> bool:
         return request.user.has_perm("commission.request_report")
@@ -33,7 +34,54 @@ class TeamAdmin(admin.ModelAdmin):
     )
     def send_last_month_report(self, request, queryset):
         period = default_period()
+        managers = self._managers(queryset)
+        already = {manager: sent_report(manager, period) for manager in managers}
+        to_send = [manager for manager in managers if already[manager] is None]
+        if to_send:
+            self._request(request, to_send, period, resend=False)
+        sent = [manager for manager in managers if already[manager] is not None]
+        if sent:
+            self.message_user(
+                request,
+                f"Not queued: the {period} report was already sent to "
+                + ", ".join(f"{manager.username} <{manager.email}>" for manager in sent)
+                + ". Use 'Email another copy of last month's report' to send it again.",
+                messages.INFO,
+            )
+
+    @admin.action(
+        description="Email another copy of last month's report (asks first)",
+        permissions=["request_report"],
+    )
+    def send_another_copy(self, request, queryset):
+        period = default_period()
+        managers = self._managers(queryset)
+        if not confirmed(request, "confirm_another_copy"):
+            return confirmation_page(
+                self,
+                request,
+                action="send_another_copy",
+                field="confirm_another_copy",
+                selected=queryset.values_list("pk", flat=True),
+                title="Email another copy?",
+                intro=f"Each of these managers gets one more email of the {period} report, "
+                "whether or not it was sent before:",
+                items=[
+                    f"{manager.username} <{manager.email}>"
+                    + (" (already sent)" if sent_report(manager, period) else "")
+                    for manager in managers
+                ],
+                note="The copy carries the numbers as they are now.",
+                confirm_label="Yes, email another copy",
+            )
+        self._request(request, managers, period, resend=True)
+
+    @staticmethod
+    def _managers(queryset) -> list:
         managers = {team.manager for team in queryset.select_related("manager")}
+        return sorted(managers, key=lambda manager: manager.pk)
+
+    def _request(self, request, managers, period, *, resend: bool) -> None:
         outcomes = [
             request_report(
                 manager,
@@ -41,12 +89,14 @@ class TeamAdmin(admin.ModelAdmin):
                 generate_and_send_commission_report.delay,
                 source=ReportRequest.Source.ADMIN,
                 requested_by=request.user.get_username(),
+                resend=resend,
             )[1]
-            for manager in sorted(managers, key=lambda manager: manager.pk)
+            for manager in managers
         ]
+        what = "another copy of the" if resend else "the"
         self.message_user(
             request,
-            f"Queued the {period} report for {outcomes.count(True)} manager(s); "
+            f"Queued {what} {period} report for {outcomes.count(True)} manager(s); "
             "follow the tasks in Flower.",
             messages.SUCCESS,
         )

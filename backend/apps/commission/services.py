@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
+from apps.mailing.selectors import delivery_that_left
 from apps.mailing.services import create_delivery
 from core.enqueue import enqueue_on_commit, enqueue_or_leave
 
@@ -144,8 +145,7 @@ def prepare_report_email(
     runs; once the email has left, neither changes again. An operator who wants
     another copy passes a new `resend_key`: each key is one more email, once.
     """
-    key = report_idempotency_key(manager, period, resend_key)
-    sent = EmailDelivery.objects.filter(idempotency_key=key, status__in=EmailDelivery.LEFT).first()
+    sent = delivery_that_left(report_idempotency_key(manager, period, resend_key))
     if sent is not None:
         finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, sent)
         return CommissionReport.objects.get(manager=manager, period=str(period)), sent
@@ -165,7 +165,7 @@ def prepare_report_email(
         },
     )
     delivery, _ = create_delivery(
-        idempotency_key=key,
+        idempotency_key=report_idempotency_key(manager, period, resend_key),
         to_email=manager.email,
         subject=subject,
         body_text=body_text,

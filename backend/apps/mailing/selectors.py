@@ -13,6 +13,13 @@ from .reconcile import stuck_sending_before
 Status = EmailDelivery.Status
 
 
+def delivery_that_left(idempotency_key: str) -> EmailDelivery | None:
+    """The delivery for this key if it has left us (sent, delivered, bounced, ...)."""
+    return EmailDelivery.objects.filter(
+        idempotency_key=idempotency_key, status__in=EmailDelivery.LEFT
+    ).first()
+
+
 def owed_deliveries() -> QuerySet[EmailDelivery]:
     """Deliveries the system still owes somebody (not left, not failed for good)."""
     return EmailDelivery.objects.filter(status__in=EmailDelivery.OWED)

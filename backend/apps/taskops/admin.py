@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import OuterRef, Subquery
-from django.template.response import TemplateResponse
 from django_celery_results.admin import TaskResultAdmin
 from django_celery_results.models import TaskResult
+
+from core.admin_confirm import confirmation_page, confirmed
 
 from .errors import NeedsConfirmation, RetryRefused
 from .models import TaskRetry
@@ -36,11 +36,14 @@ class RetryableTaskResultAdmin(TaskResultAdmin):
 
     @admin.action(description="Retry selected failed tasks", permissions=["retry"])
     def retry_failed_tasks(self, request, queryset):
-        confirmed = request.POST.get("confirm_possible_duplicates") == "yes"
         retried, refused, unconfirmed = [], [], []
         for result in queryset.order_by("date_done", "pk"):
             try:
-                retry = retry_failed_task(result, retried_by=request.user, confirmed=confirmed)
+                retry = retry_failed_task(
+                    result,
+                    retried_by=request.user,
+                    confirmed=confirmed(request, "confirm_possible_duplicates"),
+                )
             except NeedsConfirmation as exc:
                 unconfirmed.append((result.pk, str(exc)))
             except RetryRefused as exc:
@@ -50,18 +53,19 @@ class RetryableTaskResultAdmin(TaskResultAdmin):
         if unconfirmed:
             # The others went out; these wait for the operator's answer.
             self._report(request, retried, refused)
-            return TemplateResponse(
+            return confirmation_page(
+                self,
                 request,
-                "admin/taskops/confirm_retry.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Send possibly duplicate emails?",
-                    "warnings": [warning for _, warning in unconfirmed],
-                    "selected": [pk for pk, _ in unconfirmed],
-                    "action": "retry_failed_tasks",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "opts": self.model._meta,
-                },
+                action="retry_failed_tasks",
+                field="confirm_possible_duplicates",
+                selected=[pk for pk, _ in unconfirmed],
+                title="Send possibly duplicate emails?",
+                intro="Retrying these tasks may send an email its recipient already has:",
+                items=[warning for _, warning in unconfirmed],
+                note="With delivery tracking on, the provider's event usually settles this by "
+                "itself. Send them again only if the recipient confirms that nothing arrived, "
+                "or a second copy does no harm.",
+                confirm_label="Yes, send again",
             )
         self._report(request, retried, refused)
 

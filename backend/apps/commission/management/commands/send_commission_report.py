@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.commission.models import ReportRequest
 from apps.commission.report import ReportRequestError, load_report_request
+from apps.commission.selectors import sent_report
 from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report
 from core.cli import operator
@@ -49,6 +50,16 @@ class Command(BaseCommand):
             user, period_ = load_report_request(user.pk, period)
         except ReportRequestError as exc:
             raise CommandError(str(exc)) from exc
+        if not resend:
+            already = sent_report(user, period_)
+            if already is not None:
+                self.stdout.write(
+                    f"The {period_} commission report for {user.username} <{user.email}> was "
+                    f"already sent (email delivery {already.pk}, {already.get_status_display()}"
+                    f"{f', {already.sent_at:%Y-%m-%d %H:%M %Z}' if already.sent_at else ''}): "
+                    "nothing queued. Use --resend to email another copy."
+                )
+                return
         sent = []
         request, queued = request_report(
             user,

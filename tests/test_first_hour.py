@@ -1,0 +1,89 @@
+"""What a newcomer and an operator meet first: commands and admin actions that say what
+will really happen."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from apps.commission.models import ReportRequest
+from apps.commission.periods import default_period
+from apps.mailing.models import EmailDelivery
+from tests.factories import TeamFactory, UserFactory, add_rep
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team():
+    team = TeamFactory(manager=UserFactory(username="maria"))
+    add_rep(team)
+    return team
+
+
+def email_the_report(team) -> EmailDelivery:
+    """The month's report, built and sent, as the worker leaves it."""
+    from apps.commission.services import prepare_report_email
+    from apps.mailing.services import record_sent
+
+    _, delivery = prepare_report_email(team.manager, default_period())
+    record_sent(delivery.pk, "sent-message-id")
+    return delivery
+
+
+def test_the_command_says_already_sent_and_queues_nothing(team, monkeypatch):
+    delivery = email_the_report(team)
+    queued = []
+    monkeypatch.setattr(
+        "apps.commission.tasks.generate_and_send_commission_report.delay",
+        lambda *args: queued.append(args),
+    )
+    out = StringIO()
+
+    call_command("send_commission_report", "--manager", "maria", stdout=out)
+
+    assert f"was already sent (email delivery {delivery.pk}, Sent" in out.getvalue()
+    assert "Use --resend to email another copy." in out.getvalue()
+    assert queued == []
+    assert not ReportRequest.objects.exists()
+
+
+def test_the_team_action_says_already_sent_and_another_copy_asks_first(
+    admin_client, team, monkeypatch, django_capture_on_commit_callbacks
+):
+    email_the_report(team)
+    queued = []
+    monkeypatch.setattr(
+        "apps.commission.tasks.generate_and_send_commission_report.delay",
+        lambda *args: queued.append(args),
+    )
+    changelist = reverse("admin:commission_team_changelist")
+
+    answer = admin_client.post(
+        changelist, {"action": "send_last_month_report", "_selected_action": [team.pk]}, follow=True
+    )
+    assert "already sent to maria" in answer.content.decode()
+    assert queued == []
+
+    asked = admin_client.post(
+        changelist, {"action": "send_another_copy", "_selected_action": [team.pk]}
+    )
+    assert asked.status_code == 200
+    assert "maria &lt;maria@example.com&gt; (already sent)" in asked.content.decode()
+    assert queued == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(
+            changelist,
+            {
+                "action": "send_another_copy",
+                "_selected_action": [team.pk],
+                "confirm_another_copy": "yes",
+            },
+            follow=True,
+        )
+    assert "Queued another copy of the" in done.content.decode()
+    ((manager_id, period, resend_key),) = queued
+    assert (manager_id, period) == (team.manager_id, str(default_period()))
+    assert resend_key
