@@ -87,3 +87,32 @@ def test_the_team_action_says_already_sent_and_another_copy_asks_first(
     ((manager_id, period, resend_key),) = queued
     assert (manager_id, period) == (team.manager_id, str(default_period()))
     assert resend_key
+
+
+# RENDERING
+# ------------------------------------------------------------------------------
+
+
+def test_an_empty_team_reads_header_then_note_and_html_has_the_all_teams_table():
+    from apps.commission.report import build_report, render_html, render_text
+
+    manager = UserFactory(username="two-teams")
+    full = TeamFactory(name="Alpha", manager=manager)
+    add_rep(full, first_name="Ann", last_name="Lee")
+    TeamFactory(name="Empty", manager=manager)
+
+    report = build_report(manager, default_period())
+    text = render_text(report)
+    html = render_html(report)
+
+    lines = text.splitlines()
+    empty = lines.index("Team: Empty")
+    assert lines[empty + 1] == "(no reps in this team during the period)"
+    assert lines[empty + 2] == ""  # no table, no rules, for a team without reps
+    assert lines.count("Team: Alpha") == 1
+    assert "All teams (2)" in text and "All teams (2)" in html
+    # The HTML's all-teams table is headed by "Team", one row per team, then the total.
+    all_teams = html[html.index("All teams (2)") :]
+    assert ">Team</th>" in all_teams and ">Rep</th>" not in all_teams
+    assert all_teams.index(">Alpha</td>") < all_teams.index(">Empty</td>")
+    assert all_teams.index(">Empty</td>") < all_teams.index(">Grand total</th>")

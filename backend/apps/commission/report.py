@@ -218,6 +218,8 @@ def build_report(manager, period: Period) -> Report:
 # ------------------------------------------------------------------------------
 
 COLUMNS = ("Rep", "Deals", "Sales", "Commission", "Pending", "Approved", "Paid")
+TEAM_COLUMNS = ("Team", *COLUMNS[1:])
+NO_REPS = "(no reps in this team during the period)"
 
 
 def _cells(label: str, figures: Figures) -> list[str]:
@@ -268,19 +270,17 @@ def render_text(report: Report) -> str:
     ]
     for section in report.teams:
         out.append(f"Team: {section.name}")
-        rows = [list(COLUMNS)]
-        rows += [_cells(line.name, line.figures) for line in section.lines]
-        if not section.lines:
-            out.append("(no reps in this team during the period)")
-        rows.append(_cells("Team total", section.totals))
-        out += _table(rows, total_rows=1)
+        if section.lines:
+            rows = [list(COLUMNS)]
+            rows += [_cells(line.name, line.figures) for line in section.lines]
+            rows.append(_cells("Team total", section.totals))
+            out += _table(rows, total_rows=1)
+        else:
+            out.append(NO_REPS)
         out.append("")
     if len(report.teams) > 1:
         out.append(f"All teams ({len(report.teams)})")
-        rows = [["Team", *COLUMNS[1:]]]
-        rows += [_cells(section.name, section.totals) for section in report.teams]
-        rows.append(_cells("Grand total", report.totals))
-        out += _table(rows, total_rows=1)
+        out += _table(_all_teams_rows(report), total_rows=1)
         out.append("")
     out.append(
         f"Grand total commission: {format_money(report.totals.commission)} {report.currency} "
@@ -288,6 +288,14 @@ def render_text(report: Report) -> str:
         f"{report.currency}."
     )
     return "\n".join(out) + "\n"
+
+
+def _all_teams_rows(report: Report) -> list[list[str]]:
+    """Each team's totals and the grand total, under a header row."""
+    rows = [list(TEAM_COLUMNS)]
+    rows += [_cells(section.name, section.totals) for section in report.teams]
+    rows.append(_cells("Grand total", report.totals))
+    return rows
 
 
 def render_html(report: Report) -> str:
@@ -305,6 +313,11 @@ def render_html(report: Report) -> str:
                 }
                 for section in report.teams
             ],
+            "no_reps": NO_REPS,
+            "team_columns": TEAM_COLUMNS,
+            # One row per team when there are several (as the text's "All teams"), then
+            # the grand total.
+            "all_teams": _all_teams_rows(report)[1:-1] if len(report.teams) > 1 else [],
             "grand_total": _cells("Grand total", report.totals),
         },
     )
