@@ -116,3 +116,78 @@ def test_an_empty_team_reads_header_then_note_and_html_has_the_all_teams_table()
     assert ">Team</th>" in all_teams and ">Rep</th>" not in all_teams
     assert all_teams.index(">Alpha</td>") < all_teams.index(">Empty</td>")
     assert all_teams.index(">Empty</td>") < all_teams.index(">Grand total</th>")
+
+
+# NOISE, AND WHAT OPERATORS SEE
+# ------------------------------------------------------------------------------
+
+
+def test_the_development_email_is_one_readable_info_record(team, caplog, capsys, settings):
+    import logging
+
+    from django.core.mail import EmailMultiAlternatives
+
+    import core.settings
+
+    # The development default (the suite itself sends to Django's locmem backend).
+    assert core.settings.EMAIL_BACKEND == "apps.mailing.backends.ReadableConsoleBackend"
+    settings.EMAIL_BACKEND = core.settings.EMAIL_BACKEND
+    message = EmailMultiAlternatives("Report 2025-09", "Hello Maria,\nthe numbers.", to=["m@x.org"])
+    message.attach_alternative("<p>Hello</p>" * 50, "text/html")
+    message.attach("report.csv", "a,b\n1,2\n", "text/csv")
+
+    with caplog.at_level(logging.INFO, logger="apps.mailing.backends"):
+        assert message.send() == 1
+
+    (record,) = [r for r in caplog.records if r.name == "apps.mailing.backends"]
+    assert record.levelno == logging.INFO
+    text = record.getMessage()
+    assert "Subject: Report 2025-09" in text and "Hello Maria,\nthe numbers." in text
+    assert "[alternative text/html: 600 characters]" in text
+    assert "[attachment report.csv (text/csv): 8 characters]" in text
+    assert "Content-Transfer-Encoding" not in text  # no raw MIME
+    assert capsys.readouterr().out == ""  # nothing on stdout for Celery to re-log as WARNING
+
+
+def test_favicon_is_no_404(client):
+    assert client.get("/favicon.ico").status_code == 204
+
+
+def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeypatch):
+    import logging
+    import runpy
+
+    from tests.support.flower import FLOWER_CONFIG
+
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    config = runpy.run_path(str(FLOWER_CONFIG))
+
+    columns = config["tasks_columns"].split(",")
+    assert {"name", "args", "routing_key", "state", "worker"} <= set(columns)
+    quiet = logging.getLogger("flower.inspector").filters[-1]
+    record = logging.LogRecord("flower.inspector", logging.WARNING, "", 0, "x", (), None)
+    record.msg, record.args = "Inspect method %s failed", ("stats",)
+    assert quiet.filter(record) is False
+    record.msg, record.args = "Inspect method %s failed: %s", ("stats", "boom")
+    assert quiet.filter(record) is True
+
+
+def test_the_task_results_list_shows_arguments_queue_and_error(admin_client):
+    import json
+
+    from django_celery_results.models import TaskResult
+
+    TaskResult.objects.create(
+        task_id="0123456789abcdef-failed",
+        task_name="apps.commission.tasks.generate_and_send_commission_report",
+        status="FAILURE",
+        meta=json.dumps({"queue": "reports", "args": [7, "2025-09"], "kwargs": {}}),
+        result=json.dumps({"exc_type": "ReportRequestError", "exc_message": ["no user with id 7"]}),
+    )
+
+    page = admin_client.get("/admin/django_celery_results/taskresult/").content.decode()
+
+    assert "01234567" in page and "generate_and_send_commission_report" in page
+    assert "7, &quot;2025-09&quot;" in page
+    assert ">reports<" in page
+    assert "ReportRequestError: [&#x27;no user with id 7&#x27;]" in page

@@ -207,7 +207,9 @@ COMMISSION_CURRENCY = env.str("COMMISSION_CURRENCY", default="USD")
 # EMAIL
 # ------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/email/ and https://anymail.dev/
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Development's default logs each email readably (apps.mailing.backends); Django's own
+# console backend prints the raw MIME message.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="apps.mailing.backends.ReadableConsoleBackend")
 EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=VAR_DIR / "mail")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpResponse
 from django.urls import path
 from django.views.generic import RedirectView
 
@@ -7,6 +8,8 @@ from core import health, metrics
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Browsers ask for it on every page; no icon is better than a 404 warning each time.
+    path("favicon.ico", lambda request: HttpResponse(status=204)),
     path("admin/", admin.site.urls),
     # Probes for compose and load balancers: liveness, and readiness (database, broker).
     path("healthz", health.healthz, name="healthz"),

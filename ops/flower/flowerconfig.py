@@ -7,6 +7,7 @@ variables winning, as in core/settings.py); each variable is listed in `.env.exa
 Options given on the command line still win over this file.
 """
 
+import logging
 from pathlib import Path
 
 import environ
@@ -81,3 +82,18 @@ max_tasks = _setting("FLOWER_MAX_TASKS", 10_000, int)
 purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, int)
 
 # Prometheus metrics: Flower 2.x always serves them at /metrics (no option needed).
+
+# The task list: whose report (args), which queue (routing key), and how it went.
+tasks_columns = "name,uuid,state,args,routing_key,received,started,runtime,retries,worker"
+
+
+class _NoWorkersYet(logging.Filter):
+    """Flower asks the workers about themselves as it starts; those that are not up yet
+    do not answer, and Flower logs "Inspect method ... failed" as if something broke.
+    Real failures (with an exception) still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Inspect method %s failed"
+
+
+logging.getLogger("flower.inspector").addFilter(_NoWorkersYet())

@@ -4,10 +4,11 @@ from django.contrib import admin, messages
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
 
+from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .periods import default_period
 from .selectors import owed_report_requests, sent_report, stalled_report_requests
-from .services import request_report
+from .services import record_deal, request_report
 from .tasks import generate_and_send_commission_report
 
 
@@ -119,23 +120,61 @@ class TeamMembershipAdmin(admin.ModelAdmin):
 
 
 class CommissionInline(admin.StackedInline):
+    """A deal's commission, shown on the deal; `record_deal` creates it with the deal."""
+
     model = Commission
     extra = 0
     readonly_fields = ["rep", "amount", "rate", "earned_on"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
+    """Deals are added through `record_deal` (DealAddForm) and are read-only after: a
+    change to the rep, amount or date would leave the team and commission behind."""
+
     list_display = ["external_ref", "rep", "team", "amount", "currency", "closed_on"]
     list_filter = ["team", "closed_on"]
     search_fields = ["external_ref", "rep__username", "rep__last_name"]
     date_hierarchy = "closed_on"
-    autocomplete_fields = ["rep", "team"]
+    autocomplete_fields = ["rep"]
     inlines = [CommissionInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = DealAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["rep", "team", "amount", "currency", "closed_on", "external_ref"]
+
+    def get_inlines(self, request, obj):
+        # A new deal's commission is the service's to create, not the operator's.
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # DealAddForm.clean ran the same service on a rolled-back savepoint, so this
+        # write passes its checks; it creates the deal, its team and its commission.
+        deal = record_deal(**form.record_deal_arguments())
+        # The admin goes on with `obj` (the history entry, the message, the redirect).
+        obj.pk = deal.pk
+        obj.refresh_from_db()
 
 
 @admin.register(Commission)
 class CommissionAdmin(admin.ModelAdmin):
+    """Commissions come with their deal (DealAdmin); here only the status moves."""
+
     list_display = ["deal", "rep", "amount", "rate", "status", "earned_on"]
     list_filter = ["status", "earned_on", "deal__team"]
     search_fields = ["deal__external_ref", "rep__username", "rep__last_name"]
@@ -143,6 +182,14 @@ class CommissionAdmin(admin.ModelAdmin):
     list_select_related = ["deal", "rep"]
     readonly_fields = ["deal", "rep", "amount", "rate", "earned_on"]
     actions = ["mark_approved", "mark_paid"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A deal without its commission is what the report must never see; deleting
+        # the deal removes both.
+        return False
 
     @admin.action(description="Mark selected commissions approved")
     def mark_approved(self, request, queryset):

@@ -15,7 +15,7 @@ def stored_arguments(result: TaskResult) -> tuple[list, dict]:
     before that, or failures the worker's main process recorded, such as a hard time
     limit) fall back to the task_args/task_kwargs columns, which hold a repr.
     """
-    meta = _decode(result.meta)
+    meta = decode_json(result.meta)
     if isinstance(meta, dict) and isinstance(meta.get("args"), list):
         kwargs = meta.get("kwargs")
         if isinstance(kwargs, dict):
@@ -25,7 +25,8 @@ def stored_arguments(result: TaskResult) -> tuple[list, dict]:
     return list(args), dict(kwargs)
 
 
-def _decode(stored: str | None):
+def decode_json(stored: str | None):
+    """A stored JSON column's value; None when empty or not JSON."""
     try:
         return json.loads(stored) if stored else None
     except ValueError:
@@ -33,7 +34,7 @@ def _decode(stored: str | None):
 
 
 def _from_repr(result: TaskResult, stored: str | None, types: tuple, what: str):
-    value = _decode(stored)
+    value = decode_json(stored)
     if isinstance(value, str):
         # Celery shortens long or deeply nested values in the repr with "...": such a
         # repr may still parse, into the wrong arguments.
