@@ -191,3 +191,19 @@ def test_the_task_results_list_shows_arguments_queue_and_error(admin_client):
     assert "7, &quot;2025-09&quot;" in page
     assert ">reports<" in page
     assert "ReportRequestError: [&#x27;no user with id 7&#x27;]" in page
+
+
+def test_the_flower_config_defines_nothing_flower_does_not_take():
+    """Flower applies every top-level name of the file that is one of its options, and
+    refuses a value of the wrong type (an imported module named like an option)."""
+    import runpy
+
+    from flower.options import options
+
+    from tests.support.flower import FLOWER_CONFIG
+
+    config = runpy.run_path(str(FLOWER_CONFIG))
+    public = {name: value for name, value in config.items() if not name.startswith("_")}
+    for name, value in public.items():
+        if name in options:
+            options._options[options._normalize_name(name)].set(value)  # raises on a bad type

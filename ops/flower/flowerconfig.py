@@ -7,7 +7,7 @@ variables winning, as in core/settings.py); each variable is listed in `.env.exa
 Options given on the command line still win over this file.
 """
 
-import logging
+import logging as _logging
 from pathlib import Path
 
 import environ
@@ -87,13 +87,13 @@ purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, i
 tasks_columns = "name,uuid,state,args,routing_key,received,started,runtime,retries,worker"
 
 
-class _NoWorkersYet(logging.Filter):
+class _NoWorkersYet(_logging.Filter):
     """Flower asks the workers about themselves as it starts; those that are not up yet
     do not answer, and Flower logs "Inspect method ... failed" as if something broke.
     Real failures (with an exception) still show."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def filter(self, record: _logging.LogRecord) -> bool:
         return record.msg != "Inspect method %s failed"
 
 
-logging.getLogger("flower.inspector").addFilter(_NoWorkersYet())
+_logging.getLogger("flower.inspector").addFilter(_NoWorkersYet())
