@@ -1,8 +1,11 @@
-"""An operator retries a failed task from the admin, in headless Chromium (Debian's package)."""
+"""An operator at the admin, in headless Chromium (Debian's package): retries a failed task,
+adds a deal."""
 
 import contextlib
+import datetime as dt
 import re
 import shutil
+from decimal import Decimal
 
 import pytest
 from selenium import webdriver
@@ -10,6 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+from apps.commission.models import Deal
 from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
 from apps.taskops.models import TaskRetry
@@ -63,6 +67,13 @@ def screenshot_on_failure(driver, name: str):
         raise
 
 
+def log_in(browser, live_server, next_path: str) -> None:
+    browser.get(f"{live_server.url}/admin/login/?next={next_path}")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
+
+
 def test_operator_retries_a_failed_report_from_the_admin(
     browser, live_server, worker_pool, worker_mailbox, django_user_model
 ):
@@ -81,10 +92,7 @@ def test_operator_retries_a_failed_report_from_the_admin(
     team.manager.save()
 
     with screenshot_on_failure(browser, "admin-retry"):
-        browser.get(f"{live_server.url}/admin/login/?next=/admin/django_celery_results/taskresult/")
-        browser.find_element(By.NAME, "username").send_keys("operator")
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit], button[type=submit]").click()
+        log_in(browser, live_server, "/admin/django_celery_results/taskresult/")
         assert browser.find_element(By.ID, "result_list")
 
         browser.find_element(By.CSS_SELECTOR, f"input.action-select[value='{failed.pk}']").click()
@@ -101,13 +109,59 @@ def test_operator_retries_a_failed_report_from_the_admin(
 
         wait_for_result(retry.new_task_id, "SUCCESS")
         browser.refresh()
+        # The list names a task by the first 8 characters of its id.
         rows = {
-            row.find_element(By.CSS_SELECTOR, "th, td.field-task_id").text: row.text
+            row.find_element(By.CSS_SELECTOR, "th.field-short_id").text: row.text
             for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
         }
-        assert "SUCCESS" in rows[retry.new_task_id]
-        assert re.search(rf"FAILURE .*{retry.new_task_id}", rows[failed.task_id])
+        assert "SUCCESS" in rows[retry.new_task_id[:8]]
+        assert re.search(rf"FAILURE .*{retry.new_task_id}", rows[failed.task_id[:8]])
 
     # The report the retry built went out once.
     messages = wait_for(worker_mailbox.messages, timeout=60, what="the report email")
     assert [m["To"] for m in messages] == ["nomail@example.com"]
+
+
+def test_operator_adds_a_deal_and_is_told_what_is_wrong_with_a_bad_one(
+    browser, live_server, django_user_model
+):
+    django_user_model.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    team = TeamFactory(name="North")
+    rep = add_rep(team, joined_on=dt.date(2024, 1, 1), username="rita", first_name="Rita")
+
+    with screenshot_on_failure(browser, "admin-add-deal"):
+        log_in(browser, live_server, "/admin/commission/deal/add/")
+        assert not browser.find_elements(By.NAME, "team")  # the service finds it
+        currency = Select(browser.find_element(By.NAME, "currency"))
+        assert [option.text for option in currency.options] == ["USD"]
+
+        # The rep, through the autocomplete as an operator picks one.
+        browser.find_element(By.CSS_SELECTOR, ".field-rep .select2-selection").click()
+        browser.find_element(By.CSS_SELECTOR, ".select2-search__field").send_keys("rita")
+        browser.find_element(
+            By.XPATH, f"//li[contains(@class, 'select2-results__option') and .='{rep}']"
+        ).click()
+        browser.find_element(By.NAME, "amount").send_keys("1000")
+        browser.find_element(By.NAME, "external_ref").send_keys("WEB-1")
+        # Closed before Rita joined any team: refused, on the page.
+        browser.find_element(By.NAME, "closed_on").send_keys("2023-12-31")
+        browser.find_element(By.NAME, "_save").click()
+
+        error = browser.find_element(By.CSS_SELECTOR, ".errorlist.nonfield").text
+        assert error == f"{rep} was in no team on 2023-12-31"
+        assert not Deal.objects.exists()
+
+        # The form kept what was typed; the operator fixes the date.
+        closed_on = browser.find_element(By.NAME, "closed_on")
+        closed_on.clear()
+        closed_on.send_keys("2024-03-01")
+        browser.find_element(By.NAME, "_save").click()
+
+        assert (
+            "was added successfully" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+        )
+        row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
+        assert "WEB-1" in row and "North" in row
+
+    deal = Deal.objects.get(external_ref="WEB-1")
+    assert (deal.rep, deal.team, deal.commission.amount) == (rep, team, Decimal("100.00"))

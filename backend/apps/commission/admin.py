@@ -170,6 +170,13 @@ class DealAdmin(admin.ModelAdmin):
         obj.pk = deal.pk
         obj.refresh_from_db()
 
+    def get_deleted_objects(self, objs, request):
+        # A commission can't be deleted on its own (CommissionAdmin), but it goes with
+        # its deal: without this, that refusal would keep deals from being deleted.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Commission._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
 
 @admin.register(Commission)
 class CommissionAdmin(admin.ModelAdmin):

@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import transaction
 
 from .models import Commission, Deal
@@ -35,6 +36,12 @@ class DealAddForm(forms.ModelForm):
         currency = settings.COMMISSION_CURRENCY
         self.fields["currency"].choices = [(currency, currency)]
         self.fields["currency"].initial = currency
+        self.fields["currency"].error_messages["invalid_choice"] = (
+            f"This deployment records deals in {currency} only."
+        )
+        # Said at the field, where it belongs; otherwise the service's refusal and the
+        # model's check constraint would both say it.
+        self.fields["amount"].validators.append(MinValueValidator(0))
 
     def record_deal_arguments(self) -> dict:
         data = self.cleaned_data

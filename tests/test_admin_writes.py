@@ -1,0 +1,179 @@
+"""The admin writes deals and commissions only through the domain services, and shows
+what they refuse as form errors, never a 500."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from apps.commission.models import Commission, Deal
+from apps.commission.services import join_team, record_deal
+from tests.factories import TeamFactory, add_rep
+
+pytestmark = pytest.mark.django_db
+
+DEAL_ADD = reverse("admin:commission_deal_add")
+
+
+@pytest.fixture(autouse=True)
+def usd(settings):
+    settings.COMMISSION_CURRENCY = "USD"
+
+
+@pytest.fixture
+def north():
+    return TeamFactory(name="North", commission_rate=Decimal("10.00"))
+
+
+@pytest.fixture
+def rep(north):
+    """In North from 2024 at their own 12.50 %, in South (8 %) from 2025-01-01."""
+    rep = add_rep(north, joined_on=dt.date(2024, 1, 1), rate_override=Decimal("12.50"))
+    join_team(rep, TeamFactory(name="South", commission_rate=Decimal("8.00")), dt.date(2025, 1, 1))
+    return rep
+
+
+def add_deal(admin_client, rep, **fields):
+    data = {
+        "rep": rep.pk,
+        "amount": "1000.00",
+        "currency": "USD",
+        "closed_on": "2024-06-15",
+        "external_ref": "ADM-1",
+        "status": "pending",
+        **fields,
+    }
+    return admin_client.post(DEAL_ADD, data)
+
+
+def page_says(response, text: str) -> bool:
+    return escape(text) in response.content.decode()
+
+
+def test_the_add_form_asks_for_no_team_and_offers_only_the_deployment_currency(admin_client):
+    form = admin_client.get(DEAL_ADD).context["adminform"].form
+
+    assert "team" not in form.fields
+    assert list(form.fields["currency"].choices) == [("USD", "USD")]
+    assert form.fields["status"].initial == Commission.Status.PENDING
+    assert not admin_client.get(DEAL_ADD).context["inline_admin_formsets"]
+
+
+def test_a_good_deal_gets_the_reps_team_on_the_closing_day_and_its_commission(
+    admin_client, rep, north
+):
+    response = add_deal(admin_client, rep, status="approved")
+
+    assert response.status_code == 302
+    deal = Deal.objects.get(external_ref="ADM-1")
+    assert (deal.rep, deal.team, deal.amount, deal.currency) == (
+        rep,
+        north,
+        Decimal("1000.00"),
+        "USD",
+    )
+    commission = deal.commission
+    assert (commission.rep, commission.rate, commission.amount, commission.status) == (
+        rep,
+        Decimal("12.50"),
+        Decimal("125.00"),
+        "approved",
+    )
+    assert commission.earned_on == dt.date(2024, 6, 15)
+    assert response["Location"] == reverse("admin:commission_deal_changelist")
+
+
+def test_a_deal_in_another_currency_is_refused(admin_client, rep):
+    response = add_deal(admin_client, rep, currency="EUR")
+
+    assert response.status_code == 200
+    assert page_says(response, "This deployment records deals in USD only.")
+    assert not Deal.objects.exists()
+
+
+def test_a_deal_closed_when_the_rep_was_in_no_team_is_refused(admin_client, rep):
+    response = add_deal(admin_client, rep, closed_on="2023-12-31")
+
+    assert response.status_code == 200
+    assert page_says(response, f"{rep} was in no team on 2023-12-31")
+    assert not Deal.objects.exists()
+
+
+def test_a_reference_already_recorded_is_refused(admin_client, rep):
+    record_deal(rep=rep, amount="5", closed_on=dt.date(2024, 2, 1), external_ref="ADM-1")
+
+    response = add_deal(admin_client, rep)
+
+    assert response.status_code == 200
+    assert page_says(response, "deal ADM-1 is already recorded")
+    assert Deal.objects.count() == Commission.objects.count() == 1
+
+
+def test_a_negative_amount_is_refused(admin_client, rep):
+    response = add_deal(admin_client, rep, amount="-1")
+
+    assert response.status_code == 200
+    assert page_says(response, "Ensure this value is greater than or equal to 0.")
+    assert not Deal.objects.exists()
+
+
+def test_commissions_are_not_added_by_hand(admin_client):
+    assert admin_client.get(reverse("admin:commission_commission_add")).status_code == 403
+    changelist = admin_client.get(reverse("admin:commission_commission_changelist"))
+    assert not changelist.context["has_add_permission"]
+
+
+def test_a_recorded_deal_is_read_only_and_its_commission_moves_only_in_status(admin_client, rep):
+    deal = record_deal(rep=rep, amount="1000", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
+    commission = deal.commission
+
+    change = admin_client.get(reverse("admin:commission_deal_change", args=[deal.pk]))
+    assert not change.context["adminform"].form.fields  # every deal field is read-only
+    admin_client.post(
+        reverse("admin:commission_deal_change", args=[deal.pk]),
+        {
+            "amount": "1",
+            "external_ref": "D-2",
+            "commission-TOTAL_FORMS": "1",
+            "commission-INITIAL_FORMS": "1",
+            "commission-0-id": commission.pk,
+            "commission-0-deal": deal.pk,
+            "commission-0-status": "pending",
+        },
+    )
+    deal.refresh_from_db()
+    assert (deal.amount, deal.external_ref) == (Decimal("1000.00"), "D-1")
+
+    commission_change = reverse("admin:commission_commission_change", args=[commission.pk])
+    form = admin_client.get(commission_change).context["adminform"].form
+    assert list(form.fields) == ["status"]
+    response = admin_client.post(commission_change, {"status": "paid", "amount": "1"})
+    assert response.status_code == 302
+    commission.refresh_from_db()
+    assert (commission.status, commission.amount) == ("paid", Decimal("125.00"))
+
+
+def test_the_status_actions_stay(admin_client, rep):
+    deal = record_deal(rep=rep, amount="100", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
+
+    for action, status in (("mark_approved", "approved"), ("mark_paid", "paid")):
+        admin_client.post(
+            reverse("admin:commission_commission_changelist"),
+            {"action": action, "_selected_action": [deal.commission.pk]},
+        )
+        deal.commission.refresh_from_db()
+        assert deal.commission.status == status
+
+
+def test_a_commission_goes_only_with_its_deal(admin_client, rep):
+    deal = record_deal(rep=rep, amount="100", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
+
+    commission_delete = reverse("admin:commission_commission_delete", args=[deal.commission.pk])
+    assert admin_client.post(commission_delete, {"post": "yes"}).status_code == 403
+    assert Commission.objects.filter(deal=deal).exists()
+
+    deal_delete = reverse("admin:commission_deal_delete", args=[deal.pk])
+    assert admin_client.post(deal_delete, {"post": "yes"}).status_code == 302
+    assert not Deal.objects.exists() and not Commission.objects.exists()
