@@ -67,7 +67,7 @@ app.autodiscover_tasks()
 
 
 @task_prerun.connect
-def remember_queue(task=None, **_):
+def record_queue_and_arguments(task=None, **_):
     """Keep the queue a task was delivered from, and its arguments, in its stored result.
 
     django-celery-results saves `request.meta` with the result, so operators

@@ -3,11 +3,10 @@
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from apps.mailing.models import EmailDelivery
-from apps.mailing.tasks import send_email_delivery
+from apps.mailing.tasks import DATABASE_AWAY, send_email_delivery
 from core.enqueue import enqueue_on_commit
 
 from . import reconcile
@@ -18,28 +17,24 @@ from .services import dispatch_monthly_reports, finish_requests, prepare_report_
 
 logger = logging.getLogger(__name__)
 
-DATABASE_AWAY = (OperationalError, InterfaceError)
-# Both tasks are safe to run again, so a worker lost mid-task hands them back to the
-# queue, and a brief outage is ridden out with a few spaced-out retries.
+# A brief outage is ridden out with a few spaced-out retries. (Both tasks are safe to
+# run again, so the global acks_late and reject_on_worker_lost hand a lost one back.)
 RETRY_POLICY = {
     "retry_backoff": True,
     "retry_backoff_max": 300,
     "retry_jitter": True,
     "max_retries": 5,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
 }
 
 
 @shared_task(
-    bind=True,
     # Only a database that is briefly away is worth another try; bad input is not.
     autoretry_for=DATABASE_AWAY,
     throws=(ReportRequestError,),
     **RETRY_POLICY,
 )
 def generate_and_send_commission_report(
-    self, user_id: int, period: str | None = None, resend_key: str | None = None
+    user_id: int, period: str | None = None, resend_key: str | None = None
 ) -> dict:
     """Build the manager's team report for the period (default: last month) and
     hand its email to the `email` queue. Safe to run twice: one email per manager
@@ -74,13 +69,12 @@ def generate_and_send_commission_report(
 
 
 @shared_task(
-    bind=True,
     # The database or the broker briefly away; what was claimed before stays claimed once.
     autoretry_for=(*DATABASE_AWAY, BrokerError),
     throws=(InvalidPeriod,),
     **RETRY_POLICY,
 )
-def send_monthly_commission_reports(self, period: str | None = None) -> dict:
+def send_monthly_commission_reports(period: str | None = None) -> dict:
     """The monthly beat entry: one `generate_and_send_commission_report` per manager
     for the period (default: last month), each queued once however often this runs.
     """
