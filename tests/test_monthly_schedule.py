@@ -154,3 +154,28 @@ def test_migration_creates_one_monthly_beat_entry_and_leaves_an_edited_one_alone
     entry.refresh_from_db()
     assert entry.crontab.hour == "7"
     assert PeriodicTask.objects.filter(name=schedule_migration.SCHEDULE_NAME).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_monthly_entry_follows_a_changed_time_zone_and_keeps_its_edited_times(settings):
+    from apps.commission.schedule import follow_time_zone
+
+    schedule_migration.create_schedule(apps, None)
+    entry = PeriodicTask.objects.get(name=schedule_migration.SCHEDULE_NAME)
+    old_crontab = entry.crontab
+    old_crontab.hour = "7"  # an operator's edit
+    old_crontab.save()
+
+    settings.TIME_ZONE = "Europe/Moscow"
+    assert follow_time_zone() is True
+    assert follow_time_zone() is False  # already there
+
+    entry.refresh_from_db()
+    assert str(entry.crontab.timezone) == "Europe/Moscow"
+    assert (entry.crontab.minute, entry.crontab.hour, entry.crontab.day_of_month) == (
+        "0",
+        "7",
+        "1",
+    )
+    old_crontab.refresh_from_db()
+    assert str(old_crontab.timezone) != "Europe/Moscow"  # a shared row is not changed
