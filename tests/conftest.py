@@ -29,16 +29,22 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def celery_app(redis_url):
-    """The project's Celery app, publishing to the suite's own Redis."""
+def celery_app():
+    """The project's Celery app, as configured (no broker needed: eager and config tests)."""
     from core.celery import app
 
-    app.conf.broker_url = redis_url
     return app
 
 
 @pytest.fixture(scope="session")
-def worker_pool(celery_app, redis_url, django_db_setup, django_db_blocker, tmp_path_factory):
+def live_broker(celery_app, redis_url):
+    """The project's Celery app, publishing to the suite's own Redis."""
+    celery_app.conf.broker_url = redis_url
+    return celery_app
+
+
+@pytest.fixture(scope="session")
+def worker_pool(live_broker, redis_url, django_db_setup, django_db_blocker, tmp_path_factory):
     """Starts real `celery worker` processes on demand: one per queue at a time.
 
     `worker_pool.ensure("email", EMAIL_BACKEND=...)` returns a running worker for
@@ -47,7 +53,7 @@ def worker_pool(celery_app, redis_url, django_db_setup, django_db_blocker, tmp_p
     """
     with django_db_blocker.unblock():
         pool = WorkerPool(
-            app=celery_app,
+            app=live_broker,
             broker_url=redis_url,
             workdir=tmp_path_factory.mktemp("workers"),
         )

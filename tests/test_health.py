@@ -26,7 +26,8 @@ def test_healthz_answers_without_the_database(client):
 
 
 @pytest.mark.django_db
-def test_readyz_checks_the_database_and_the_broker(client, celery_app):
+@pytest.mark.integration
+def test_readyz_checks_the_database_and_the_broker(client, live_broker):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
@@ -44,7 +45,8 @@ def test_readyz_names_an_unreachable_broker(client, celery_app, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_names_an_unreachable_database(client, celery_app, tmp_path):
+@pytest.mark.integration
+def test_readyz_names_an_unreachable_database(client, live_broker, tmp_path):
     database = connection.settings_dict
     saved = dict(database)
     connection.close()
