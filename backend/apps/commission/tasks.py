@@ -5,7 +5,6 @@ import logging
 from celery import shared_task
 from kombu.exceptions import OperationalError as BrokerError
 
-from apps.mailing.models import EmailDelivery
 from apps.mailing.tasks import DATABASE_AWAY, send_email_delivery
 from core.enqueue import enqueue_on_commit
 
@@ -50,7 +49,7 @@ def generate_and_send_commission_report(
         raise
     report, delivery = prepare_report_email(manager, period_, resend_key)
     outcome = {"report_id": report.pk, "delivery_id": delivery.pk, "period": str(period_)}
-    if delivery.status in EmailDelivery.LEFT:
+    if delivery.has_left:
         logger.info("Report %s for %s already emailed; nothing to send", period_, manager.username)
         return {**outcome, "email": "already-sent"}
     # The delivery is committed: if the broker is away now, the email stays owed in

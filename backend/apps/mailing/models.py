@@ -24,17 +24,27 @@ class EmailDelivery(models.Model):
         REJECTED = "rejected", "Rejected by the provider"
         FAILED = "failed", "Failed"
 
-    # Statuses in which the message has left (or may have left) us: never send again.
-    LEFT = frozenset(
-        {
-            Status.SENT,
-            Status.DELIVERED,
-            Status.DEFERRED,
-            Status.BOUNCED,
-            Status.COMPLAINED,
-            Status.REJECTED,
-        }
-    )
+    # How far a delivery's fate has gone: the one order of the statuses. Ours rank 0;
+    # from 1 on, the provider has the message (it accepted it, or told us about it), and
+    # it is never sent again. A tracking event only moves a delivery to a higher rank, so
+    # a replayed or late event (a "delivered" after the "bounced") changes nothing.
+    PROGRESS = {
+        Status.QUEUED: 0,
+        Status.SENDING: 0,
+        Status.RETRYING: 0,
+        Status.UNCONFIRMED: 0,
+        Status.FAILED: 0,
+        Status.SENT: 1,
+        Status.DEFERRED: 2,
+        Status.DELIVERED: 3,
+        Status.BOUNCED: 4,
+        Status.REJECTED: 4,
+        Status.COMPLAINED: 5,
+    }
+    # Statuses in which the message is out of our hands: never send again.
+    GONE = frozenset(status for status, rank in PROGRESS.items() if rank >= 1)
+    # Outcomes that say something went wrong after it left (kept as the last error).
+    PROBLEMS = frozenset({Status.DEFERRED, Status.BOUNCED, Status.REJECTED, Status.COMPLAINED})
     # Statuses from which the sending task may (re)claim the row.
     SENDABLE = frozenset({Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED, Status.FAILED})
     # Work the system still owes: each of these is due again at `next_attempt_at`
@@ -89,3 +99,8 @@ class EmailDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} to {self.to_email} ({self.status})"
+
+    @property
+    def has_left(self) -> bool:
+        """Whether the provider has the message: sending it again would be a duplicate."""
+        return self.status in self.GONE

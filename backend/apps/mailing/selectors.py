@@ -16,7 +16,7 @@ Status = EmailDelivery.Status
 def delivery_that_left(idempotency_key: str) -> EmailDelivery | None:
     """The delivery for this key if it has left us (sent, delivered, bounced, ...)."""
     return EmailDelivery.objects.filter(
-        idempotency_key=idempotency_key, status__in=EmailDelivery.LEFT
+        idempotency_key=idempotency_key, status__in=EmailDelivery.GONE
     ).first()
 
 

@@ -220,7 +220,7 @@ def _record_attempt_failed(
     """
     now = timezone.now()
     retry_at = now + dt.timedelta(seconds=countdown) if countdown is not None else None
-    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.LEFT).update(
+    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.GONE).update(
         status=status, last_error=error, next_attempt_at=retry_at, updated_at=now
     )
     return retry_at
@@ -259,7 +259,7 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
         _previous_run_died(delivery, task_id, backoff)
     if not _claim(delivery_id, task_id):
         delivery.refresh_from_db()
-        if delivery.status in EmailDelivery.LEFT:
+        if delivery.has_left:
             logger.info(
                 "Email delivery %s already left (%s); not sending again",
                 delivery_id,
@@ -322,7 +322,7 @@ def record_sent(delivery_id: int, message_id: str, *, tries: int = 3, pause: flo
             now = timezone.now()
             EmailDelivery.objects.filter(pk=delivery_id).update(
                 status=Case(
-                    When(status__in=EmailDelivery.LEFT, then=F("status")),
+                    When(status__in=EmailDelivery.GONE, then=F("status")),
                     default=Value(Status.SENT),
                 ),
                 provider_message_id=message_id,
@@ -379,7 +379,7 @@ def mark_failed(delivery_id: int, error: str) -> None:
     died mid-send (the hard time limit): whether that one reached the provider is
     unknown, and the reconciler marks it unconfirmed."""
     EmailDelivery.objects.filter(pk=delivery_id).exclude(
-        status__in={*EmailDelivery.LEFT, Status.SENDING}
+        status__in={*EmailDelivery.GONE, Status.SENDING}
     ).update(
         status=Status.FAILED, last_error=error, next_attempt_at=None, updated_at=timezone.now()
     )

@@ -34,27 +34,6 @@ EVENT_STATUS = {
     EventType.COMPLAINED: Status.COMPLAINED,
 }
 
-# How far a delivery's fate has gone. An event only ever moves a delivery to a
-# higher rank, so a replayed event changes nothing and a late, out-of-order one (a
-# "delivered" that arrives after the "bounced", a "deferred" after the "delivered")
-# cannot undo a final outcome. Statuses of our own sending rank lowest: an event
-# proves the provider has the message, even if our worker never heard its answer.
-RANK = {
-    Status.QUEUED: 0,
-    Status.SENDING: 0,
-    Status.RETRYING: 0,
-    Status.UNCONFIRMED: 0,
-    Status.FAILED: 0,
-    Status.SENT: 1,
-    Status.DEFERRED: 2,
-    Status.DELIVERED: 3,
-    Status.BOUNCED: 4,
-    Status.REJECTED: 4,
-    Status.COMPLAINED: 5,
-}
-
-PROBLEMS = frozenset({Status.DEFERRED, Status.BOUNCED, Status.REJECTED, Status.COMPLAINED})
-
 
 def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> str:
     """Move the event's delivery forward; return "updated", "unchanged", "unknown",
@@ -91,9 +70,10 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> st
     changes = {"status": new_status, "tracked_at": event.timestamp or now, "updated_at": now}
     if not delivery.provider_message_id and event.message_id:
         changes["provider_message_id"] = event.message_id
-    if new_status in PROBLEMS:
+    if new_status in EmailDelivery.PROBLEMS:
         changes["last_error"] = describe(event, esp_name)
-    behind = [status for status, rank in RANK.items() if rank < RANK[new_status]]
+    progress = EmailDelivery.PROGRESS
+    behind = [status for status, rank in progress.items() if rank < progress[new_status]]
     # Compare-and-set: two events for one message racing in two web processes
     # cannot step back past each other.
     updated = EmailDelivery.objects.filter(pk=delivery.pk, status__in=behind).update(**changes)
