@@ -94,7 +94,8 @@ def test_the_team_action_says_already_sent_and_another_copy_asks_first(
 
 
 def test_an_empty_team_reads_header_then_note_and_html_has_the_all_teams_table():
-    from apps.commission.report import build_report, render_html, render_text
+    from apps.commission.report.figures import build_report
+    from apps.commission.report.render import render_html, render_text
 
     manager = UserFactory(username="two-teams")
     full = TeamFactory(name="Alpha", manager=manager)

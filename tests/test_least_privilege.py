@@ -189,8 +189,9 @@ def test_a_report_of_the_month_in_progress_is_month_to_date_and_keeps_the_months
 ):
     from django.utils import timezone
 
-    from apps.commission import periods, services
+    from apps.commission import services
     from apps.commission.periods import current_period
+    from apps.commission.report import request
     from tests.factories import TeamFactory, add_rep
 
     team = TeamFactory(name="Now")
@@ -205,9 +206,8 @@ def test_a_report_of_the_month_in_progress_is_month_to_date_and_keeps_the_months
     assert f"to {today}." in report.body_text
     assert delivery.idempotency_key.endswith(f":to-date:{today}")
     # Once the month is over, its report has its own, unused key: not "already sent".
-    monkeypatch.setattr(periods, "month_to_date", lambda period: None)
-    monkeypatch.setattr(services, "month_to_date", lambda period: None)
-    month_end_key = services.report_idempotency_key(team.manager, period)
+    monkeypatch.setattr(request, "month_to_date", lambda period: None)
+    month_end_key = request.report_idempotency_key(team.manager, period)
     assert month_end_key == f"commission-report:{team.manager.pk}:{period}"
     assert month_end_key != delivery.idempotency_key
 
@@ -242,7 +242,8 @@ def test_csv_cells_cannot_carry_formulas_and_numbers_stay_numbers():
     import io
 
     from apps.commission.periods import default_period
-    from apps.commission.report import build_report, render_csv
+    from apps.commission.report.figures import build_report
+    from apps.commission.report.render import render_csv
     from apps.commission.services import record_deal
     from tests.factories import TeamFactory, add_rep
 
@@ -300,7 +301,8 @@ def test_names_with_control_or_bidi_characters_are_refused(admin_client, name):
 def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_line():
     from apps.commission.models import Team
     from apps.commission.periods import default_period
-    from apps.commission.report import build_report, report_subject
+    from apps.commission.report.figures import build_report
+    from apps.commission.report.render import report_subject
     from tests.factories import TeamFactory, add_rep
 
     team = TeamFactory()
@@ -339,7 +341,7 @@ def test_ids_are_plain_ascii_digits(value, expected):
 @pytest.mark.django_db
 @pytest.mark.parametrize("user_id", ["²", "\uff12", "2 "])
 def test_a_report_for_a_non_ascii_id_is_refused_cleanly(user_id):
-    from apps.commission.report import ReportRequestError, load_report_request
+    from apps.commission.report.request import ReportRequestError, load_report_request
     from tests.factories import TeamFactory
 
     TeamFactory(manager__id=2)
@@ -350,7 +352,7 @@ def test_a_report_for_a_non_ascii_id_is_refused_cleanly(user_id):
 @pytest.mark.django_db
 @pytest.mark.parametrize("resend_key", ["", "a" * 65, "x:y", "../x", "a b", 12])
 def test_a_malformed_resend_key_is_refused(resend_key):
-    from apps.commission.report import ReportRequestError, load_report_request
+    from apps.commission.report.request import ReportRequestError, load_report_request
     from tests.factories import TeamFactory
 
     team = TeamFactory()

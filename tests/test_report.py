@@ -5,14 +5,8 @@ import pytest
 
 from apps.commission.models import Commission
 from apps.commission.periods import Period
-from apps.commission.report import (
-    Figures,
-    build_report,
-    render_csv,
-    render_html,
-    render_text,
-    report_subject,
-)
+from apps.commission.report.figures import Figures, build_report
+from apps.commission.report.render import render_csv, render_html, render_text, report_subject
 from apps.commission.services import join_team, record_deal
 from tests.factories import TeamFactory, UserFactory, add_rep
 

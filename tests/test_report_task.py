@@ -10,7 +10,7 @@ from django.core import mail
 from apps.commission import tasks
 from apps.commission.models import CommissionReport
 from apps.commission.periods import Period
-from apps.commission.report import ReportRequestError
+from apps.commission.report.request import ReportRequestError
 from apps.commission.services import record_deal
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep

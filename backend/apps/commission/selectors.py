@@ -1,17 +1,18 @@
-"""Reading commission data: the report requests still owed."""
+"""Reading commission data: memberships, managers, and the report requests still owed."""
 
 import datetime as dt
+from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import delivery_that_left
 from core.enqueue import stalled_before
 
-from .models import ReportRequest
+from .models import ReportRequest, Team, TeamMembership
 from .periods import Period
-from .services import report_idempotency_key
+from .report.request import report_idempotency_key
 
 
 def owed_report_requests() -> QuerySet[ReportRequest]:
@@ -28,3 +29,33 @@ def sent_report(manager, period: Period) -> EmailDelivery | None:
     """The email that carried the manager's report for the period, if it has left: asking
     again then sends nothing, unless another copy is asked for."""
     return delivery_that_left(report_idempotency_key(manager, period))
+
+
+def membership_on(rep, day: dt.date) -> TeamMembership | None:
+    """The rep's membership on that day, if any."""
+    return (
+        TeamMembership.objects.select_related("team")
+        .filter(rep=rep, joined_on__lte=day)
+        .filter(Q(left_on__isnull=True) | Q(left_on__gte=day))
+        .first()
+    )
+
+
+def manager_id_chunks(size: int) -> Iterator[list[int]]:
+    """Ids of every user who manages a team, ascending, `size` at a time.
+
+    Keyset pagination: each chunk is one small query, so no more than `size` ids
+    are held at once, however many managers there are.
+    """
+    after = 0
+    while True:
+        chunk = list(
+            Team.objects.filter(manager_id__gt=after)
+            .order_by("manager_id")
+            .values_list("manager_id", flat=True)
+            .distinct()[:size]
+        )
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1]

@@ -4,12 +4,11 @@ report emails and the monthly fan-out."""
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
@@ -26,24 +25,17 @@ from .models import (
     TeamMembership,
 )
 from .money import commission_for, to_money
-from .periods import Period, month_to_date
-from .report import build_report, render_csv, render_html, render_text, report_subject
+from .periods import Period
+from .report.figures import build_report
+from .report.render import render_csv, render_html, render_text, report_subject
+from .report.request import report_idempotency_key
+from .selectors import manager_id_chunks, membership_on
 
 logger = logging.getLogger(__name__)
 
 
 class CommissionDataError(ValueError):
     """A write that would make the commission data inconsistent."""
-
-
-def membership_on(rep, day: dt.date) -> TeamMembership | None:
-    """The rep's membership on that day, if any."""
-    return (
-        TeamMembership.objects.select_related("team")
-        .filter(rep=rep, joined_on__lte=day)
-        .filter(Q(left_on__isnull=True) | Q(left_on__gte=day))
-        .first()
-    )
 
 
 @transaction.atomic
@@ -123,16 +115,6 @@ def record_deal(
         earned_on=closed_on,
     )
     return deal
-
-
-def report_idempotency_key(manager, period: Period, resend_key: str | None = None) -> str:
-    """One email per manager and closed month; a report of the month in progress is
-    month-to-date, one a day, and never uses up the month's own email."""
-    key = f"commission-report:{manager.pk}:{period}"
-    as_of = month_to_date(period)
-    if as_of is not None:
-        key += f":to-date:{as_of.isoformat()}"
-    return f"{key}:resend:{resend_key}" if resend_key else key
 
 
 @transaction.atomic
@@ -237,26 +219,6 @@ def request_report(
         what=f"report request {request.pk}",
     )
     return request, queued
-
-
-def manager_id_chunks(size: int) -> Iterator[list[int]]:
-    """Ids of every user who manages a team, ascending, `size` at a time.
-
-    Keyset pagination: each chunk is one small query, so no more than `size` ids
-    are held at once, however many managers there are.
-    """
-    after = 0
-    while True:
-        chunk = list(
-            Team.objects.filter(manager_id__gt=after)
-            .order_by("manager_id")
-            .values_list("manager_id", flat=True)
-            .distinct()[:size]
-        )
-        if not chunk:
-            return
-        yield chunk
-        after = chunk[-1]
 
 
 def dispatch_monthly_reports(

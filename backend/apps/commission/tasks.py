@@ -11,7 +11,7 @@ from core.enqueue import enqueue_on_commit
 from . import reconcile
 from .models import ReportRequest
 from .periods import InvalidPeriod, parse_period
-from .report import ReportRequestError, load_report_request
+from .report.request import ReportRequestError, load_report_request
 from .services import dispatch_monthly_reports, finish_requests, prepare_report_email
 
 logger = logging.getLogger(__name__)

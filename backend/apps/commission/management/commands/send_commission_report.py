@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.commission.models import ReportRequest
-from apps.commission.report import ReportRequestError, load_report_request
+from apps.commission.report.request import ReportRequestError, load_report_request
 from apps.commission.selectors import sent_report
 from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report

@@ -1,0 +1,2 @@
+"""A manager's commission report: who asks for it (request), the numbers (figures), and
+how they read (render). Plain Python and the ORM, no Celery: the tasks call these."""

@@ -1,0 +1,60 @@
+"""Who a report is for and which month: checked before anything is built or sent."""
+
+import re
+
+from django.contrib.auth import get_user_model
+
+from core.validators import parse_id
+
+from ..models import Team
+from ..periods import InvalidPeriod, Period, month_to_date, parse_period
+
+
+class ReportRequestError(ValueError):
+    """A report that cannot be made from what was asked; retrying will not help."""
+
+
+# What an operator's "another copy" key may be: it becomes part of the delivery's key.
+RESEND_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def load_report_request(
+    user_id, period: str | None, resend_key: str | None = None
+) -> tuple["object", Period]:
+    """Check who the report is for and which month; return (manager, period).
+
+    Raises ReportRequestError with a message an operator can act on.
+    """
+    try:
+        period_ = parse_period(period)
+    except InvalidPeriod as exc:
+        raise ReportRequestError(str(exc)) from exc
+    if resend_key is not None and not (
+        isinstance(resend_key, str) and RESEND_KEY.fullmatch(resend_key)
+    ):
+        raise ReportRequestError(
+            f"resend key must be 1 to 64 letters, digits, '-' or '_', got {resend_key!r}"
+        )
+    manager_id = parse_id(user_id)
+    if manager_id is None:
+        raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
+    manager = get_user_model().objects.filter(pk=manager_id).first()
+    if manager is None:
+        raise ReportRequestError(f"no user with id {user_id}")
+    if not Team.objects.filter(manager=manager).exists():
+        raise ReportRequestError(f"user {manager.username} (id {manager.pk}) manages no team")
+    if not manager.email:
+        raise ReportRequestError(
+            f"manager {manager.username} (id {manager.pk}) has no email address"
+        )
+    return manager, period_
+
+
+def report_idempotency_key(manager, period: Period, resend_key: str | None = None) -> str:
+    """One email per manager and closed month; a report of the month in progress is
+    month-to-date, one a day, and never uses up the month's own email."""
+    key = f"commission-report:{manager.pk}:{period}"
+    as_of = month_to_date(period)
+    if as_of is not None:
+        key += f":to-date:{as_of.isoformat()}"
+    return f"{key}:resend:{resend_key}" if resend_key else key
