@@ -40,17 +40,17 @@ def generate_and_send_commission_report(
     and period, plus one per distinct `resend_key` an operator asks for.
     """
     try:
-        manager, period_ = load_report_request(user_id, period, resend_key)
+        manager, month = load_report_request(user_id, period, resend_key)
     except ReportRequestError as exc:
         logger.error("Commission report refused (user_id=%r, period=%r): %s", user_id, period, exc)
         if isinstance(user_id, int) and isinstance(period, str):
             refused = ReportRequest.Status.REFUSED
             finish_requests(user_id, period, resend_key, refused, error=str(exc))
         raise
-    report, delivery = prepare_report_email(manager, period_, resend_key)
-    outcome = {"report_id": report.pk, "delivery_id": delivery.pk, "period": str(period_)}
+    report, delivery = prepare_report_email(manager, month, resend_key)
+    outcome = {"report_id": report.pk, "delivery_id": delivery.pk, "period": str(month)}
     if delivery.has_left:
-        logger.info("Report %s for %s already emailed; nothing to send", period_, manager.username)
+        logger.info("Report %s for %s already emailed; nothing to send", month, manager.username)
         return {**outcome, "email": "already-sent"}
     # The delivery is committed: if the broker is away now, the email stays owed in
     # the database and the reconciler queues it.
@@ -59,7 +59,7 @@ def generate_and_send_commission_report(
     )
     logger.info(
         "Report %s for %s built; email delivery %s %s",
-        period_,
+        month,
         manager.username,
         delivery.pk,
         "queued" if queued else "left to the reconciler",
@@ -77,9 +77,9 @@ def send_monthly_commission_reports(period: str | None = None) -> dict:
     """The monthly beat entry: one `generate_and_send_commission_report` per manager
     for the period (default: last month), each queued once however often this runs.
     """
-    period_ = parse_period(period)
-    queued = dispatch_monthly_reports(period_, generate_and_send_commission_report.delay)
-    return {"period": str(period_), "queued": queued}
+    month = parse_period(period)
+    queued = dispatch_monthly_reports(month, generate_and_send_commission_report.delay)
+    return {"period": str(month), "queued": queued}
 
 
 @shared_task

@@ -2,6 +2,22 @@ from django.db import models
 from django.utils import timezone
 
 
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Waiting to retry"
+    # The last attempt may have reached the provider (a timeout after the request
+    # went out, a worker killed mid-call): wait for the provider's event, then send.
+    UNCONFIRMED = "unconfirmed", "Outcome unknown (may have left)"
+    SENT = "sent", "Sent (accepted by the provider)"
+    DELIVERED = "delivered", "Delivered"
+    DEFERRED = "deferred", "Deferred by the receiving server"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Marked as spam"
+    REJECTED = "rejected", "Rejected by the provider"
+    FAILED = "failed", "Failed"
+
+
 class EmailDelivery(models.Model):
     """One email we owe somebody: what it says, whether it left, and what became of it.
 
@@ -9,20 +25,7 @@ class EmailDelivery(models.Model):
     the sending task never sends a row that has already left.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        RETRYING = "retrying", "Waiting to retry"
-        # The last attempt may have reached the provider (a timeout after the request
-        # went out, a worker killed mid-call): wait for the provider's event, then send.
-        UNCONFIRMED = "unconfirmed", "Outcome unknown (may have left)"
-        SENT = "sent", "Sent (accepted by the provider)"
-        DELIVERED = "delivered", "Delivered"
-        DEFERRED = "deferred", "Deferred by the receiving server"
-        BOUNCED = "bounced", "Bounced"
-        COMPLAINED = "complained", "Marked as spam"
-        REJECTED = "rejected", "Rejected by the provider"
-        FAILED = "failed", "Failed"
+    Status = DeliveryStatus
 
     # How far a delivery's fate has gone: the one order of the statuses. Ours rank 0;
     # from 1 on, the provider has the message (it accepted it, or told us about it), and
@@ -96,6 +99,12 @@ class EmailDelivery(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "email deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeliveryStatus.values),
+                name="email_delivery_status_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject} to {self.to_email} ({self.status})"

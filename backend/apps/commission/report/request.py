@@ -3,6 +3,7 @@
 import re
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 
 from core.validators import parse_id
 
@@ -20,13 +21,13 @@ RESEND_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def load_report_request(
     user_id, period: str | None, resend_key: str | None = None
-) -> tuple["object", Period]:
+) -> tuple[AbstractBaseUser, Period]:
     """Check who the report is for and which month; return (manager, period).
 
     Raises ReportRequestError with a message an operator can act on.
     """
     try:
-        period_ = parse_period(period)
+        month = parse_period(period)
     except InvalidPeriod as exc:
         raise ReportRequestError(str(exc)) from exc
     if resend_key is not None and not (
@@ -47,7 +48,7 @@ def load_report_request(
         raise ReportRequestError(
             f"manager {manager.username} (id {manager.pk}) has no email address"
         )
-    return manager, period_
+    return manager, month
 
 
 def report_idempotency_key(manager, period: Period, resend_key: str | None = None) -> str:

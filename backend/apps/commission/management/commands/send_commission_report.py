@@ -47,14 +47,14 @@ class Command(BaseCommand):
     def handle(self, *args, manager, period, resend, **options):
         user = find_user(manager)
         try:
-            user, period_ = load_report_request(user.pk, period)
+            user, month = load_report_request(user.pk, period)
         except ReportRequestError as exc:
             raise CommandError(str(exc)) from exc
         if not resend:
-            already = sent_report(user, period_)
+            already = sent_report(user, month)
             if already is not None:
                 self.stdout.write(
-                    f"The {period_} commission report for {user.username} <{user.email}> was "
+                    f"The {month} commission report for {user.username} <{user.email}> was "
                     f"already sent (email delivery {already.pk}, {already.get_status_display()}"
                     f"{f', {already.sent_at:%Y-%m-%d %H:%M %Z}' if already.sent_at else ''}): "
                     "nothing queued. Use --resend to email another copy."
@@ -63,13 +63,13 @@ class Command(BaseCommand):
         sent = []
         request, queued = request_report(
             user,
-            period_,
+            month,
             lambda *args: sent.append(generate_and_send_commission_report.delay(*args)),
             source=ReportRequest.Source.COMMAND,
             requested_by=f"{operator()} (manage.py send_commission_report)",
             resend=resend,
         )
-        what = f"the {period_} commission report for {user.username} <{user.email}>"
+        what = f"the {month} commission report for {user.username} <{user.email}>"
         if queued:
             self.stdout.write(f"Recorded report request {request.pk}.")
             self.stdout.write(f"Queued {what}: task {sent[0].id}")
