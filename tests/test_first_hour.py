@@ -208,3 +208,17 @@ def test_the_flower_config_defines_nothing_flower_does_not_take():
     for name, value in public.items():
         if name in options:
             options._options[options._normalize_name(name)].set(value)  # raises on a bad type
+
+
+def test_waiting_for_a_process_that_exited_fails_at_once():
+    from tests.support.waiting import StopWaiting, wait_for
+
+    calls = []
+
+    def exited():
+        calls.append(1)
+        raise StopWaiting("worker exited: ImportError")
+
+    with pytest.raises(StopWaiting, match="ImportError"):
+        wait_for(exited, timeout=30)
+    assert len(calls) == 1  # given up at once, not asked again until the timeout

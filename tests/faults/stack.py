@@ -26,7 +26,7 @@ from celery import Celery
 
 from tests.support.fake_provider import FakePostmark, running_fake_postmark
 from tests.support.processes import BACKEND_DIR, REPO_DIR, free_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import StopWaiting, wait_for
 
 VENV_BIN = REPO_DIR / ".venv" / "bin"
 START_DIR = REPO_DIR / "ops" / "start"
@@ -167,7 +167,7 @@ class Redis:
 
     def ping(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"redis-server exited:\n{tail(self.log_path)}")
+            raise StopWaiting(f"redis-server exited:\n{tail(self.log_path)}")
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:
             return bool(client.ping())
@@ -500,7 +500,7 @@ class Stack:
         def ready() -> bool:
             for process in self.processes.values():
                 if not process.alive():
-                    raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+                    raise StopWaiting(f"{process.name} exited:\n{process.tail()}")
             if "web" in self.processes:
                 url = f"http://127.0.0.1:{self.web_port}/healthz"
                 requests.get(url, timeout=2).raise_for_status()

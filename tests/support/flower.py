@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 
 from tests.support.processes import BACKEND_DIR, REPO_DIR, free_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import StopWaiting, wait_for
 
 FLOWER_CONFIG = REPO_DIR / "ops" / "flower" / "flowerconfig.py"
 
@@ -35,7 +35,7 @@ class FlowerProcess:
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"Flower exited:\n{self.log()}")
+            raise StopWaiting(f"Flower exited:\n{self.log()}")
         return requests.get(f"{self.url}/healthcheck", timeout=2).ok
 
     def wait_for_events_from(self, nodename: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 from django.db import connection
 
-from tests.support.waiting import wait_for
+from tests.support.waiting import StopWaiting, wait_for
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BACKEND_DIR = REPO_DIR / "backend"
@@ -109,7 +109,7 @@ class WorkerProcess:
 
     def _answers_ping(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"worker {self.nodename} exited:\n{self.log()}")
+            raise StopWaiting(f"worker {self.nodename} exited:\n{self.log()}")
         return bool(self.app.control.ping(destination=[self.nodename], timeout=0.5))
 
     def log(self) -> str:
