@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.fake_provider import running_fake_postmark
 from tests.support.mailbox import Mailbox
-from tests.support.processes import WorkerPool, start_redis
+from tests.support.processes import WorkerPool, free_port, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -22,24 +22,33 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def redis_port():
+    """Where the suite's own redis-server listens, once an integration test starts it."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_port, tmp_path_factory):
     """A private redis-server for the whole session; its URL."""
-    with start_redis(tmp_path_factory.mktemp("redis")) as url:
+    with start_redis(tmp_path_factory.mktemp("redis"), redis_port) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def celery_app():
-    """The project's Celery app, as configured (no broker needed: eager and config tests)."""
+def celery_app(redis_port):
+    """The project's Celery app, pointed at the suite's Redis from the start (its
+    connection pools keep the first URL they see) without starting it: eager and config
+    tests need no broker."""
     from core.celery import app
 
+    app.conf.broker_url = f"redis://127.0.0.1:{redis_port}/0"
     return app
 
 
 @pytest.fixture(scope="session")
 def live_broker(celery_app, redis_url):
-    """The project's Celery app, publishing to the suite's own Redis."""
-    celery_app.conf.broker_url = redis_url
+    """The project's Celery app, with the suite's redis-server running."""
+    assert celery_app.conf.broker_url == redis_url
     return celery_app
 
 

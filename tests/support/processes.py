@@ -26,11 +26,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def start_redis(workdir: Path):
+def start_redis(workdir: Path, port: int | None = None):
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; `make test` installs it")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             binary,
