@@ -2,17 +2,14 @@
 Flower, Celery's config dump and Django's error pages."""
 
 import json
-import os
 import runpy
-import subprocess
-import sys
 
 import pytest
 import requests
 from django.views.debug import get_default_exception_reporter_filter
 
 from tests.support.flower import FLOWER_CONFIG, FlowerProcess
-from tests.support.processes import BACKEND_DIR
+from tests.support.fresh_python import printed_json
 
 BROKER_WITH_PASSWORD = "redis://:broker-s3cret-pw@127.0.0.1:6379/0"
 REPORT_TASK = "apps.commission.tasks.generate_and_send_commission_report"
@@ -22,21 +19,11 @@ STRONG = ("ops", "a-long-flower-password-for-tests")
 def celery_config_dump(**variables: str) -> dict:
     """What `celery inspect conf` (and Flower's worker page) shows: the worker's
     `app.conf.table(censored=True)`, in a fresh process with these variables."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings", **variables}
     code = (
         "import json, django; django.setup(); from core.celery import app; "
         "print(json.dumps(app.conf.table(with_defaults=False, censored=True), default=str))"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert finished.returncode == 0, finished.stderr
-    return json.loads(finished.stdout)
+    return printed_json(code, **variables)
 
 
 def test_the_celery_config_dump_holds_only_celery_settings_and_no_password():

@@ -1,13 +1,11 @@
 """Which local files the settings read: `var/run.env` (what `make run` chose), then `.env`,
 real variables winning over both, and neither when DJANGO_READ_DOT_ENV_FILE is off."""
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
+from tests.support.fresh_python import setting_values
 from tests.support.processes import BACKEND_DIR
 
 
@@ -19,19 +17,11 @@ def repo(tmp_path):
     return tmp_path
 
 
-def setting(repo, name: str, **env: str) -> str:
-    base = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "TIME_ZONE"}}
-    base.pop("DJANGO_READ_DOT_ENV_FILE", None)
-    done = subprocess.run(
-        [sys.executable, "-c", f"import core.settings as s; print(s.{name})"],
-        cwd=repo / "backend",
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+def setting(repo, name: str, **env: str):
+    """The setting as the repo's settings load it, local files read unless told not to."""
+    env = {"DJANGO_READ_DOT_ENV_FILE": None, **env}
+    values = setting_values(name, cwd=repo / "backend", **env)
+    return values[name]
 
 
 def test_make_runs_choices_win_over_env_and_real_variables_win_over_both(repo):

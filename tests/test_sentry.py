@@ -9,8 +9,6 @@ the others finished) has arrived, every earlier one has arrived too.
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -20,7 +18,7 @@ from apps.mailing.services import create_delivery
 from apps.mailing.tasks import send_email_delivery
 from tests.support.fake_sentry import FakeSentry
 from tests.support.fake_smtp import FakeSMTP
-from tests.support.processes import BACKEND_DIR
+from tests.support.fresh_python import printed_json
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
 
@@ -149,21 +147,7 @@ def sentry_client_in_a_fresh_process(**env: str) -> dict:
         "'ignored': sorted(__import__('sentry_sdk.integrations.logging', "
         "fromlist=['_IGNORED_LOGGERS'])._IGNORED_LOGGERS)}))"
     )
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "core.settings",
-        "DJANGO_READ_DOT_ENV_FILE": "False",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BACKEND_DIR,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return printed_json(code, **env)
 
 
 def test_settings_initialise_sentry_only_when_a_dsn_is_set():

