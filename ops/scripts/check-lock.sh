@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check that the hashed locks requirements/*.txt are current with respect to requirements/*.in:
-# compile them again with ops/scripts/lock.sh into a temporary copy of requirements/ (the committed
+# compile them again with ops/scripts/lock.sh into a temporary folder (the committed
 # pins are kept as preferences, the hashes come from PyPI afresh) and compare. Fails, naming the
 # command to run, when a .in file was edited without re-locking, when a lock was edited by hand (a
 # pin, or a hash that is none of PyPI's files for that release), or when the dev and prod locks pin
@@ -11,14 +11,7 @@ cd "$(dirname "$0")/../.."
 locks=(base prod dev build)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/requirements"
-cp requirements/*.in "$tmp/requirements/"
-for name in "${locks[@]}"; do
-  if [ -f "requirements/$name.txt" ]; then
-    cp "requirements/$name.txt" "$tmp/requirements/"
-  fi
-done
-if ! LOCK_ROOT=$tmp ops/scripts/lock.sh >"$tmp/lock.log" 2>&1; then
+if ! LOCK_OUTPUT=$tmp ops/scripts/lock.sh >"$tmp/lock.log" 2>&1; then
   cat "$tmp/lock.log" >&2
   echo "check-lock: FAILED: the locks could not be compiled from requirements/*.in (output" \
     "above). Fix the .in files, then run ops/scripts/lock.sh and commit them with the locks." >&2
@@ -39,7 +32,7 @@ hashes() {
 stale=0
 for name in "${locks[@]}"; do
   lock=requirements/$name.txt
-  fresh=$tmp/requirements/$name.txt
+  fresh=$tmp/$name.txt
   if [ ! -f "$lock" ]; then
     echo "check-lock: $lock is missing." >&2
     stale=1

@@ -14,7 +14,8 @@
 # from PyPI afresh. prod and dev are compiled with the base lock (dev also with the prod lock) as
 # constraints, so a package they share gets the same version everywhere. The locks are replaced only
 # when all of them compiled.
-# LOCK_ROOT=DIR compiles DIR/requirements instead of the repository's (used by check-lock.sh).
+# LOCK_OUTPUT=DIR writes the compiled locks into DIR and leaves requirements/ as it is (check-lock.sh
+# compares the two).
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
@@ -27,7 +28,7 @@ if [ ! -x "$uv" ]; then
   exit 1
 fi
 
-cd "${LOCK_ROOT:-.}"
+output=${LOCK_OUTPUT:-requirements}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/requirements"
@@ -50,5 +51,5 @@ for name in "${locks[@]}"; do
     --output-file "requirements/$name.txt")
 done
 for name in "${locks[@]}"; do
-  cp "$work/requirements/$name.txt" "requirements/$name.txt"
+  cp "$work/requirements/$name.txt" "$output/$name.txt"
 done
