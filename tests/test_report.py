@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -138,15 +139,27 @@ def test_an_empty_period_gives_zero_lines_and_zero_totals(manager):
 def test_query_count_does_not_grow_with_the_team(manager, team_size, django_assert_max_num_queries):
     team = TeamFactory(name="A big team", manager=manager)
     TeamFactory(name="B empty team", manager=manager)
+    elsewhere = TeamFactory(name="C other team", manager=manager)
     for number in range(team_size):
         rep = add_rep(team)
-        record_deal(rep=rep, amount="10", closed_on=D(2025, 9, 1), external_ref=f"Q{number}")
+        # The month, the month before, earlier in the year, and last year still pending.
+        for day in (D(2025, 9, 1), D(2025, 8, 1), D(2025, 2, 1), D(2024, 12, 1)):
+            record_deal(rep=rep, amount="10", closed_on=day, external_ref=f"Q{number}-{day}")
+    mover = add_rep(team, joined_on=D(2025, 1, 1))
+    record_deal(rep=mover, amount="10", closed_on=D(2025, 3, 1), external_ref="M1")
+    join_team(mover, elsewhere, D(2025, 6, 1))
+    record_deal(rep=mover, amount="10", closed_on=D(2025, 9, 2), external_ref="M2")
 
+    # The whole report: its numbers, and every rendering of them.
     with django_assert_max_num_queries(3):
         report = build_report(manager, SEPT)
+        report_subject(report), render_text(report), render_html(report), render_csv(report)
 
-    assert len(report.teams[0].lines) == team_size
-    assert report.totals.deals == team_size
+    big = report.teams[0]
+    assert len(big.lines) == team_size + 1  # the mover still counts in its year to date
+    assert big.totals.deals == team_size
+    assert big.context.year_to_date == Decimal("3.00") * team_size + Decimal("1.00")
+    assert report.context.year_to_date == Decimal("3.00") * team_size + Decimal("2.00")
 
 
 def test_text_rendering_aligns_columns_and_names_period_and_teams(manager):
@@ -164,7 +177,18 @@ def test_text_rendering_aligns_columns_and_names_period_and_teams(manager):
     table = text.split("Team: North\n", 1)[1].split("\n\n", 1)[0].splitlines()
     header, rule, ann_line, bart_line, _, total_line = table
     assert set(rule) == {"-", " "}
-    assert header.split() == ["Rep", "Deals", "Sales", "Commission", "Pending", "Approved", "Paid"]
+    assert re.split(r"\s{2,}", header) == [
+        "Rep",
+        "Deals",
+        "Sales",
+        "Commission",
+        "Pending",
+        "Approved",
+        "Paid",
+        "Change",
+        "Year to date",
+        "All pending",
+    ]
     assert ann_line.split()[2:5] == ["1", "123,456.78", "12,345.68"]
     # Every numeric column ends at the same position on every line.
     ends = {len(line) for line in (header, ann_line, bart_line, total_line)}
@@ -184,8 +208,9 @@ def test_html_alternative_and_csv_carry_the_same_numbers(manager):
     assert "&lt;North &amp; Co&gt;" in html  # escaped
     assert '<td style="text-align: right;">1,000.00</td>' in html
     assert csv_text.splitlines() == [
-        "Period,Team,Rep,Deals,Sales,Commission,Pending,Approved,Paid,Currency",
-        "2025-09,<North & Co>,Ann Lee,1,1000.00,100.00,100.00,0.00,0.00,USD",
+        "Period,Team,Rep,Deals,Sales,Commission,Pending,Approved,Paid,Currency,"
+        "Change,Year to date,All pending",
+        "2025-09,<North & Co>,Ann Lee,1,1000.00,100.00,100.00,0.00,0.00,USD,100.00,100.00,100.00",
     ]
 
 

@@ -59,7 +59,23 @@ else:
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
-LANGUAGE_CODE = "en-us"
+
+# LANGUAGES
+# ------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
+# The languages a manager can read reports in, each named in itself so that a reader
+# finds their own; a new one needs its catalog under backend/locale/. LANGUAGE_CODE is
+# the default for new users, for users whose language is no longer offered, and for
+# the admin.
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise environ.ImproperlyConfigured(
+        f"LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}"
+    )
+# Compiled from the .po files by ops/scripts/compile-catalogs.sh; the .mo files are
+# never committed.
+LOCALE_PATHS = [BACKEND_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
 

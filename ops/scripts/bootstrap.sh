@@ -29,3 +29,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     --no-build-isolation -r requirements/dev.txt
   echo "$wanted" > "$stamp"
 fi
+# Every time, not only when the locks change: a .po file may have changed (cheap).
+ops/scripts/compile-catalogs.sh

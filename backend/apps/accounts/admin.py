@@ -1,6 +1,23 @@
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from .models import User
 
-admin.site.register(User, UserAdmin)
+
+def _with_language(fieldsets, after: str):
+    """Django's fieldsets (and their translated titles), with the language after `after`."""
+    return tuple(
+        (title, {**options, "fields": (*options["fields"], "language")})
+        if after in options["fields"]
+        else (title, options)
+        for title, options in fieldsets
+    )
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    # The language sits with the name and email: it is how the user is written to.
+    fieldsets = _with_language(DjangoUserAdmin.fieldsets, after="email")
+    add_fieldsets = _with_language(DjangoUserAdmin.add_fieldsets, after="username")
+    list_display = (*DjangoUserAdmin.list_display, "language")
+    list_filter = (*DjangoUserAdmin.list_filter, "language")

@@ -3,6 +3,8 @@ from django.db import models
 
 from core.validators import PlainTextValidator
 
+from .languages import default_language, language_choices
+
 
 class User(AbstractUser):
     """The project's user; sales reps and their managers are both users.
@@ -17,6 +19,14 @@ class User(AbstractUser):
     )
     last_name = models.CharField(
         "last name", max_length=150, blank=True, validators=[PlainTextValidator()]
+    )
+    # What the user's report emails are written in (apps.accounts.languages).
+    language = models.CharField(
+        "language",
+        max_length=16,
+        choices=language_choices,
+        default=default_language,
+        help_text="The language of this user's commission reports.",
     )
 
     def __str__(self) -> str:

@@ -36,11 +36,6 @@ class Period:
     def last_day(self) -> dt.date:
         return self.end - dt.timedelta(days=1)
 
-    @property
-    def label(self) -> str:
-        """'September 2025'."""
-        return self.start.strftime("%B %Y")
-
     def next(self) -> "Period":
         return Period(self.year + self.month // 12, self.month % 12 + 1)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 
+from apps.accounts.languages import preferred_language
 from core.validators import plain_text
 
 from ..models import Commission, Deal, Team, TeamMembership
@@ -14,8 +15,17 @@ from ..money import ZERO, to_money
 from ..periods import Period, month_to_date
 
 
+class _Summable:
+    """Totals add up field by field."""
+
+    def __add__(self, other):
+        return type(self)(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+
 @dataclass(frozen=True)
-class Figures:
+class Figures(_Summable):
     """A rep's, a team's or all teams' numbers for the period."""
 
     deals: int = 0
@@ -25,10 +35,19 @@ class Figures:
     approved: Decimal = ZERO
     paid: Decimal = ZERO
 
-    def __add__(self, other: "Figures") -> "Figures":
-        return Figures(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
+
+@dataclass(frozen=True)
+class Context(_Summable):
+    """The period's commission next to other times, for the same rep or team: the
+    previous month, the year so far, and what still waits for approval."""
+
+    # The previous calendar month's commission, and the period's minus it.
+    previous: Decimal = ZERO
+    change: Decimal = ZERO
+    # From 1 January of the period's year to the end of the period.
+    year_to_date: Decimal = ZERO
+    # Earned up to the end of the period, in any month, and still pending.
+    awaiting_approval: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ class RepLine:
     rep_id: int
     name: str
     figures: Figures
+    context: Context = field(default_factory=Context)
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,7 @@ class TeamSection:
     name: str
     lines: tuple[RepLine, ...]
     totals: Figures
+    context: Context = field(default_factory=Context)
 
 
 @dataclass(frozen=True)
@@ -52,8 +73,11 @@ class Report:
     manager_name: str
     period: Period
     currency: str
+    # What the manager reads (a code of settings.LANGUAGES); render uses it.
+    language: str
     teams: tuple[TeamSection, ...]
     totals: Figures = field(default_factory=Figures)
+    context: Context = field(default_factory=Context)
     # Set for the month in progress: the figures run to this day and are not final.
     as_of: dt.date | None = None
 
@@ -62,9 +86,8 @@ class Report:
         return self.as_of or self.period.last_day
 
     @property
-    def scope(self) -> str:
-        """' (month to date, as of 2026-10-15)' for the month in progress, else ''."""
-        return f" (month to date, as of {self.as_of.isoformat()})" if self.as_of else ""
+    def year_start(self) -> dt.date:
+        return dt.date(self.period.year, 1, 1)
 
     def as_dict(self) -> dict:
         """JSON-safe form (Decimals as strings) for storage."""
@@ -75,6 +98,7 @@ class Report:
 
 
 MONEY_FIGURES = ("sales", "commission", "pending", "approved", "paid")
+CONTEXT_FIGURES = ("change", "year_to_date", "awaiting_approval")
 
 
 def _json_safe(value):
@@ -91,12 +115,17 @@ def _display_name(first_name: str, last_name: str, username: str) -> str:
     return plain_text(f"{first_name} {last_name}".strip() or username)
 
 
+# A member without deals that count.
+NOTHING = (Figures(), Context())
+
+
 def build_report(manager, period: Period) -> Report:
     """The manager's teams for the period, one line per rep who was a member at
-    any time in it (reps without deals show zeros).
+    any time in it (reps without deals show zeros), or whose deals for the team
+    count in its context (the previous month, the year to date, still pending).
 
     Three queries whatever the team sizes: teams, memberships, and one aggregate
-    over the deals and their commissions.
+    over the deals and their commissions, the period's and its context's.
     """
     teams = list(Team.objects.filter(manager=manager).order_by("name").values("id", "name"))
     team_ids = [team["id"] for team in teams]
@@ -110,35 +139,28 @@ def build_report(manager, period: Period) -> Report:
     for team_id, rep_id, first, last, username in memberships:
         reps[team_id][rep_id] = _display_name(first, last, username)
 
-    # Annotation names must not shadow the `commission` relation they sum over.
-    status_sums = {
-        f"sum_{status}": Sum("commission__amount", filter=Q(commission__status=status))
-        for status in Commission.Status.values
-    }
-    rows = (
-        Deal.objects.filter(
-            team_id__in=team_ids, closed_on__gte=period.start, closed_on__lt=period.end
-        )
-        .order_by()
-        .values("team_id", "rep_id", "rep__first_name", "rep__last_name", "rep__username")
-        .annotate(
-            sum_deals=Count("id"),
-            sum_sales=Sum("amount"),
-            sum_commission=Sum("commission__amount"),
-            **status_sums,
-        )
-    )
-    figures: dict[tuple[int, int], Figures] = {}
-    for row in rows:
-        # A deal booked to a team after the rep left still counts for that team.
+    numbers: dict[tuple[int, int], tuple[Figures, Context]] = {}
+    for row in _deal_sums(team_ids, period):
+        # A deal counts for the team it was booked to (the rep's team on its closing
+        # day), so the context of a rep who moved is split between the teams, and a
+        # rep who left still shows where their earlier deals count.
         reps[row["team_id"]].setdefault(
             row["rep_id"],
             _display_name(row["rep__first_name"], row["rep__last_name"], row["rep__username"]),
         )
-        figures[row["team_id"], row["rep_id"]] = Figures(
-            deals=row["sum_deals"],
-            # SQLite sums decimals as floats; cents are what we mean.
-            **{name: to_money(row[f"sum_{name}"] or ZERO) for name in MONEY_FIGURES},
+        month = Figures(
+            deals=row["month_deals"],
+            **{name: _money(row[f"month_{name}"]) for name in MONEY_FIGURES},
+        )
+        previous = _money(row["previous"])
+        numbers[row["team_id"], row["rep_id"]] = (
+            month,
+            Context(
+                previous=previous,
+                change=month.commission - previous,
+                year_to_date=_money(row["year_to_date"]),
+                awaiting_approval=_money(row["awaiting_approval"]),
+            ),
         )
 
     sections = []
@@ -146,21 +168,71 @@ def build_report(manager, period: Period) -> Report:
         lines = tuple(
             sorted(
                 (
-                    RepLine(rep_id, name, figures.get((team["id"], rep_id), Figures()))
+                    RepLine(rep_id, name, *numbers.get((team["id"], rep_id), NOTHING))
                     for rep_id, name in reps[team["id"]].items()
                 ),
                 key=lambda line: (line.name.casefold(), line.rep_id),
             )
         )
-        totals = sum((line.figures for line in lines), Figures())
-        sections.append(TeamSection(team["id"], plain_text(team["name"]), lines, totals))
+        sections.append(
+            TeamSection(
+                team["id"],
+                plain_text(team["name"]),
+                lines,
+                totals=sum((line.figures for line in lines), Figures()),
+                context=sum((line.context for line in lines), Context()),
+            )
+        )
 
     return Report(
         manager_id=manager.pk,
         manager_name=str(manager),
         period=period,
         currency=settings.COMMISSION_CURRENCY,
+        language=preferred_language(manager),
         teams=tuple(sections),
         totals=sum((section.totals for section in sections), Figures()),
+        context=sum((section.context for section in sections), Context()),
         as_of=month_to_date(period),
+    )
+
+
+def _money(value: Decimal | None) -> Decimal:
+    # SQLite sums decimals as floats; cents are what we mean.
+    return to_money(value or ZERO)
+
+
+def _deal_sums(team_ids: list[int], period: Period):
+    """One row per team and rep: the period's figures and its context, in one query.
+
+    The period's and the context's sums come from the same rows with filtered
+    aggregates, so the context costs no query of its own. Rows reach back to the
+    earlier of 1 January and the previous month's start, and further only for
+    commissions still pending.
+    """
+    previous = period.previous()
+    year_start = dt.date(period.year, 1, 1)
+    in_month = Q(closed_on__gte=period.start)
+    in_previous = Q(closed_on__gte=previous.start, closed_on__lt=previous.end)
+    in_year = Q(closed_on__gte=year_start)
+    pending = Q(commission__status=Commission.Status.PENDING)
+    # Annotation names must not shadow the `commission` relation they sum over.
+    status_sums = {
+        f"month_{status}": Sum("commission__amount", filter=in_month & Q(commission__status=status))
+        for status in Commission.Status.values
+    }
+    return (
+        Deal.objects.filter(team_id__in=team_ids, closed_on__lt=period.end)
+        .filter(Q(closed_on__gte=min(previous.start, year_start)) | pending)
+        .order_by()
+        .values("team_id", "rep_id", "rep__first_name", "rep__last_name", "rep__username")
+        .annotate(
+            month_deals=Count("id", filter=in_month),
+            month_sales=Sum("amount", filter=in_month),
+            month_commission=Sum("commission__amount", filter=in_month),
+            **status_sums,
+            previous=Sum("commission__amount", filter=in_previous),
+            year_to_date=Sum("commission__amount", filter=in_year),
+            awaiting_approval=Sum("commission__amount", filter=pending),
+        )
     )

@@ -45,6 +45,8 @@ REP_NAMES = {
     "nadia": ("Nadia", "Haddad"),
     "oskar": ("Oskar", "Berg"),
 }
+# The language each demo manager reads; the others get LANGUAGE_CODE.
+MANAGER_LANGUAGES = {"olga": "ru"}
 MONTHS_OF_HISTORY = 4
 # Anna earns more than her team's rate; Ivan moves from SMB to Enterprise North.
 RATE_OVERRIDES = {"anna": Decimal("9.00")}
@@ -98,7 +100,7 @@ class Command(BaseCommand):
         start = first_month.start
         teams = {}
         for username, (first, last, manager_teams) in MANAGERS.items():
-            manager = self.user(username, first, last)
+            manager = self.user(username, first, last, **_language_of(username))
             for team_name, rate, reps in manager_teams:
                 team, _ = Team.objects.get_or_create(
                     name=team_name, defaults={"manager": manager, "commission_rate": Decimal(rate)}
@@ -148,3 +150,8 @@ class Command(BaseCommand):
                 record_deal(rep=rep, amount=amount, closed_on=day, external_ref=ref, status=status)
                 created += 1
         return created
+
+
+def _language_of(username: str) -> dict[str, str]:
+    language = MANAGER_LANGUAGES.get(username)
+    return {"language": language} if language else {}

@@ -1,0 +1,68 @@
+"""Numbers and dates as the active language writes them (Babel, with CLDR's data).
+
+Render functions activate the manager's language (django.utils.translation.override);
+everything here reads it, so no caller passes a locale around. The patterns that
+differ between languages are part of the translation: a translator decides how an
+amount with its currency or a day reads, and English keeps the report's established
+forms ('1,234.50 USD', '2026-10-01').
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from django.utils.translation import get_language, pgettext, to_locale
+
+from ..money import to_money
+from ..periods import Period
+
+# Cents always shown; the locale supplies the separators ('1,234.50', '1 234,50').
+AMOUNT = "#,##0.00"
+SIGNED_AMOUNT = "+#,##0.00;-#,##0.00"
+
+
+def _locale() -> str:
+    return to_locale(get_language())
+
+
+def amount(value: Decimal) -> str:
+    """An amount without its currency, for table cells: '1,234.50'; ru '1 234,50'."""
+    return format_decimal(to_money(value), AMOUNT, locale=_locale())
+
+
+def change(value: Decimal) -> str:
+    """A difference, signed unless zero: '+12.50', '-3.00', '0.00'."""
+    value = to_money(value)
+    return format_decimal(value, SIGNED_AMOUNT if value else AMOUNT, locale=_locale())
+
+
+def money(value: Decimal, currency: str) -> str:
+    """An amount with its currency: '1,234.50 USD'; ru '1 234,50 ₽'."""
+    # Translators: a Babel number pattern (https://babel.pocoo.org/en/latest/numbers.html):
+    # ¤ is the currency's symbol (₽, $), ¤¤ its ISO code (RUB, USD).
+    pattern = pgettext("amount with currency, a Babel pattern", "#,##0.00 ¤¤")
+    return format_currency(
+        to_money(value), currency, format=pattern, locale=_locale(), currency_digits=False
+    )
+
+
+def day(value: dt.date) -> str:
+    """A day: '2026-10-01'; ru '1 октября 2026' and the year's abbreviation."""
+    # Translators: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html).
+    pattern = pgettext("a day, a Babel pattern", "yyyy-MM-dd")
+    return format_date(value, pattern, locale=_locale())
+
+
+def month(period: Period) -> str:
+    """A month as a heading names it: 'October 2026'; ru 'октябрь 2026' (the
+    stand-alone form, as after «за»)."""
+    return format_date(period.start, "LLLL y", locale=_locale())
+
+
+def month_in_subject(period: Period) -> str:
+    """The month as the subject names it: '2026-10'; ru 'октябрь 2026'."""
+    # Translators: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html);
+    # LLLL is the month's stand-alone name ('октябрь'), MMMM the one that goes with a day.
+    pattern = pgettext("the month in a subject, a Babel pattern", "yyyy-MM")
+    return format_date(period.start, pattern, locale=_locale())
