@@ -251,10 +251,17 @@ class _Server(ThreadingHTTPServer):
     fake: FakePostmark
 
 
+class _KeepAliveHandler(_Handler):
+    # HTTP/1.1: a client may send many messages over one connection, as it can to
+    # the real API (every answer carries its Content-Length).
+    protocol_version = "HTTP/1.1"
+
+
 @contextlib.contextmanager
-def running_fake_postmark():
-    """A FakePostmark listening on a free local port for the duration of the block."""
-    server = _Server(("127.0.0.1", 0), _Handler)
+def running_fake_postmark(*, keep_alive: bool = False):
+    """A FakePostmark listening on a free local port for the duration of the block;
+    with `keep_alive`, it keeps connections open between requests."""
+    server = _Server(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
     server.fake = FakePostmark(url=f"http://127.0.0.1:{server.server_port}/")
     with serving(server, "fake-postmark"):
         try:
