@@ -69,8 +69,8 @@ def team_template(stack: Stack, managers: int, reps: int, deals: int) -> str:
     return stack.template(f"bench_{managers}_{reps}_{deals}", seed)
 
 
-def run(stack: Stack, args: argparse.Namespace, logs: Path) -> dict:
-    results: dict = {}
+def run(stack: Stack, args: argparse.Namespace, logs: Path, results: dict) -> None:
+    """Fill `results` row by row, so that an interrupted run still writes what it has."""
     note = lambda message: print(f"  [{pipeline.load()}] {message}", flush=True)  # noqa: E731
 
     note(f"bare Celery chain x {args.managers}")
@@ -112,7 +112,6 @@ def run(stack: Stack, args: argparse.Namespace, logs: Path) -> dict:
         )
         results["fanout"].append({"managers": managers, **json.loads(out.read_text())})
         stack.redis.flush()
-    return results
 
 
 def rows(results: dict) -> list[list[str]]:
@@ -169,11 +168,11 @@ def main() -> int:
     results: dict = {}
     error = ""
     try:
-        with Stack(root, keep_alive=True) as stack:
+        with Stack(root, keep_alive=True, shortened=False) as stack:
             print(f"Stack in {root}; migrating...", flush=True)
             stack.migrate()
             product.setup(stack.product_env())
-            results = run(stack, args, logs)
+            run(stack, args, logs, results)
     except KeyboardInterrupt:
         error = "interrupted"
     except Exception as exc:

@@ -350,9 +350,11 @@ class Stack:
     """Redis, PostgreSQL and the stand-in provider for the whole run; the product's
     processes for one scenario at a time. Leaves nothing behind when the block ends."""
 
-    def __init__(self, root: Path, *, keep_alive: bool = False):
+    def __init__(self, root: Path, *, keep_alive: bool = False, shortened: bool = True):
         self.root = root
         self.keep_alive = keep_alive
+        # False: the product's own defaults throughout (the benchmark), not SHORTENED's.
+        self.shortened = SHORTENED if shortened else {}
         self.redis = Redis(root / "redis", free_port())
         self.postgres = Postgres(root / "postgres", free_port())
         self.web_port = free_port()
@@ -414,7 +416,7 @@ class Stack:
             "EMAIL_TRACKING_ENABLED": str(tracking),
             "ANYMAIL_WEBHOOK_SECRET": self.secret,
             "LOG_LEVEL": "INFO",
-            **SHORTENED,
+            **self.shortened,
         }
 
     def python(self, args: list[str], env: dict[str, str], log_name: str) -> None:
