@@ -287,7 +287,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_TASK_TRACK_STARTED = True
+# No STARTED row in the result table: it cost every task a second database write and
+# nothing reads it. Flower shows a task as started from the worker's task-started event,
+# and the stored results that matter (SUCCESS, and FAILURE with its arguments and queue
+# for apps.taskops) are written as before.
+CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Soft shutdown: ops/start/worker makes SIGTERM Celery's cold shutdown
 # (REMAP_SIGTERM=SIGQUIT), which first gives running tasks this many seconds to finish,
