@@ -79,6 +79,8 @@ app.conf.task_routes = {
 
 app.autodiscover_tasks()
 
+import core.worker_db  # noqa: E402, F401  (workers keep their database connections)
+
 
 @task_prerun.connect
 def record_queue_and_arguments(task=None, **_):

@@ -74,6 +74,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# A kept connection is tested before its first use in each request or task, so one
+# that a database restart cut is replaced instead of failing the work.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process, two workers and beat share one file: WAL and IMMEDIATE
     # transactions keep them from failing with "database is locked".
