@@ -276,7 +276,8 @@ if webhook_secrets:
 # Queues and routes live in core/celery.py; here is what the environment decides.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://localhost:6379/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results, storing each result in one statement (core/results.py).
+CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=60 * 60 * 24 * 30)
 CELERY_ACCEPT_CONTENT = ["json"]
