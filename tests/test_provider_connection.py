@@ -11,7 +11,7 @@ import pytest
 from apps.mailing import connection, services
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
-from tests.support.fake_provider import SERVER_TOKEN, postmark_error, running_fake_postmark
+from tests.support.fake_provider import postmark_error, running_fake_postmark
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +23,7 @@ def no_wait(attempts: int) -> float:
 @pytest.fixture
 def postmark(settings):
     with running_fake_postmark(keep_alive=True) as fake:
-        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-        settings.ANYMAIL = {
-            **settings.ANYMAIL,
-            "POSTMARK_SERVER_TOKEN": SERVER_TOKEN,
-            "POSTMARK_API_URL": fake.url,
-            "REQUESTS_TIMEOUT": 1,
-        }
+        fake.send_here(settings)
         yield fake
         connection.discard()
 

@@ -19,14 +19,13 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
 from tests.bench import pipeline, reports
 from tests.faults import product
 from tests.faults.stack import BASE_DB, RUN_DB, Stack
+from tests.support.harness import run_in_scratch
 from tests.support.processes import REPO_DIR
 from tests.support.tables import markdown_table, write_json
 
@@ -161,28 +160,18 @@ def main() -> int:
     args = arguments()
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="bench-"))
-    root.chmod(0o755)  # the postgres user reaches its data directory through it
     logs = OUT_DIR / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     results: dict = {}
-    error = ""
-    try:
+
+    def run_all(root: Path) -> None:
         with Stack(root, keep_alive=True, shortened=False) as stack:
             print(f"Stack in {root}; migrating...", flush=True)
             stack.migrate()
             product.setup(stack.product_env())
             run(stack, args, logs, results)
-    except KeyboardInterrupt:
-        error = "interrupted"
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    finally:
-        if args.keep:
-            print(f"Kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+
+    error = run_in_scratch(run_all, prefix="bench-", keep=args.keep)
 
     duration = time.monotonic() - started
     payload = {

@@ -120,6 +120,15 @@ class FakePostmark:
             "ANYMAIL_REQUESTS_TIMEOUT": str(REQUESTS_TIMEOUT),
         }
 
+    def send_here(self, settings) -> None:
+        """Point this process's Django settings (pytest-django's `settings`) at it."""
+        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+        settings.ANYMAIL = {
+            "POSTMARK_SERVER_TOKEN": SERVER_TOKEN,
+            "POSTMARK_API_URL": self.url,
+            "REQUESTS_TIMEOUT": REQUESTS_TIMEOUT,
+        }
+
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
         with self._lock:
