@@ -17,6 +17,10 @@ from .services import dispatch_monthly_reports, finish_requests, prepare_report_
 
 logger = logging.getLogger(__name__)
 
+# Redis commands per pipeline in the monthly fan-out: two per report (the message and
+# its task-sent event), so one flush per chunk of 500 managers.
+PUBLISH_BATCH = 1000
+
 # A brief outage is ridden out with a few spaced-out retries. (Both tasks are safe to
 # run again, so the global acks_late and reject_on_worker_lost hand a lost one back.)
 RETRY_POLICY = {
@@ -89,11 +93,6 @@ def send_monthly_commission_reports(period: str | None = None) -> dict:
             batch=lambda: producer.batch(max_size=PUBLISH_BATCH),
         )
     return {"period": str(month), "queued": queued}
-
-
-# Redis commands per pipeline: two per report (the message and its task-sent event),
-# so one flush per chunk of 500 managers.
-PUBLISH_BATCH = 1000
 
 
 def _queue_report(manager_id: int, period: str, *, producer) -> None:

@@ -26,8 +26,10 @@ import time
 from collections.abc import Iterator
 
 from anymail.backends.base_requests import AnymailRequestsBackend
+from django.conf import settings
 from django.core.mail import get_connection
 from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
 
 IDLE_SECONDS = 30.0
 
@@ -56,9 +58,9 @@ def _kept_backend():
         discard()
         kept = None
     if kept is None:
-        candidate = get_connection()
-        if not isinstance(candidate, AnymailRequestsBackend):
+        if not issubclass(import_string(settings.EMAIL_BACKEND), AnymailRequestsBackend):
             return None
+        candidate = get_connection()
         candidate.open()
         _local.backend, _local.pid, _local.used_at = candidate, os.getpid(), time.monotonic()
         kept = candidate
