@@ -1,5 +1,6 @@
 """The monthly schedule: one report task per manager and period, however often it fires."""
 
+import contextlib
 import importlib
 from collections import Counter
 
@@ -9,6 +10,7 @@ from django.apps import apps
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
+from kombu.exceptions import BatchPublishError
 
 from apps.commission.models import CommissionReport, ReportRequest
 from apps.commission.periods import Period, default_period
@@ -88,6 +90,52 @@ def test_a_broker_failure_loses_no_manager_the_rest_stay_owed_for_the_reconciler
     assert again.calls == []
     owed = ReportRequest.objects.filter(status=ReportRequest.Status.QUEUED).order_by("manager_id")
     assert list(owed.values_list("manager_id", flat=True)) == managers
+
+
+class Batches:
+    """Stands in for the producer's publish batch: records what each batch held when it
+    was sent, and fails the sending of batch number `fail_at` (counted from 0)."""
+
+    def __init__(self, enqueue: Recorder, fail_at: int | None = None):
+        self.enqueue = enqueue
+        self.fail_at = fail_at
+        self.sent: list[list[int]] = []
+
+    @contextlib.contextmanager
+    def __call__(self):
+        start = len(self.enqueue.calls)
+        yield
+        held = [manager for manager, _ in self.enqueue.calls[start:]]
+        if len(self.sent) == self.fail_at:
+            self.sent.append([])
+            raise BatchPublishError("Redis publish batch failed; delivery is uncertain")
+        self.sent.append(held)
+
+
+@pytest.mark.django_db
+def test_each_chunk_is_sent_as_one_batch():
+    managers = make_managers(5)
+    batches = Batches(Recorder())
+
+    assert dispatch_monthly_reports(PERIOD, batches.enqueue, chunk_size=2, batch=batches) == 5
+
+    assert batches.sent == [managers[0:2], managers[2:4], managers[4:]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_as_it_is_sent_leaves_its_chunk_owed_for_the_reconciler():
+    managers = make_managers(5)
+    batches = Batches(Recorder(), fail_at=1)
+
+    claimed = dispatch_monthly_reports(PERIOD, batches.enqueue, chunk_size=2, batch=batches)
+
+    # After the failure the run only claims, as when a single publish fails. The failed
+    # batch may have reached the broker in part; its requests stay owed either way, and
+    # the report task builds a report queued twice only once.
+    assert claimed == 5
+    assert batches.sent == [managers[0:2], [], []]
+    owed = ReportRequest.objects.filter(status=ReportRequest.Status.QUEUED)
+    assert set(owed.values_list("manager_id", flat=True)) == set(managers)
 
 
 @pytest.mark.django_db

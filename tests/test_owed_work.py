@@ -78,12 +78,7 @@ def locmem(settings):
 def postmark(fake_postmark, settings):
     """This process sends through Anymail's Postmark backend to the fake Postmark."""
     fake_postmark.reset()
-    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-    settings.ANYMAIL = {
-        "POSTMARK_SERVER_TOKEN": SERVER_TOKEN,
-        "POSTMARK_API_URL": fake_postmark.url,
-        "REQUESTS_TIMEOUT": 1,
-    }
+    fake_postmark.send_here(settings)
     yield fake_postmark
     fake_postmark.reset()
 

@@ -21,15 +21,14 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
 from tests.faults import product, report
 from tests.faults.run import LOGS_DIR, WEBHOOK_DELAY, run_scenario
 from tests.faults.scenarios import SCENARIOS, select
 from tests.faults.stack import SHORTENED, Stack
+from tests.support.harness import run_in_scratch
 from tests.support.processes import REPO_DIR
 
 
@@ -70,12 +69,10 @@ def main() -> int:
 
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
-    root = Path(tempfile.mkdtemp(prefix="faults-"))
-    root.chmod(0o755)  # the postgres user reaches its data directory through it
     shutil.rmtree(LOGS_DIR, ignore_errors=True)
     rows: list[dict] = []
-    error = ""
-    try:
+
+    def run_all(root: Path) -> None:
         with Stack(root) as stack:
             print(
                 f"Stack in {root}: redis-server :{stack.redis.port} (AOF), PostgreSQL "
@@ -93,16 +90,8 @@ def main() -> int:
                         stack, scenario, managers, deadline=args.deadline, settle=args.settle
                     )
                 )
-    except KeyboardInterrupt:
-        error = "interrupted"
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-    finally:
-        if args.keep:
-            print(f"Kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+
+    error = run_in_scratch(run_all, prefix="faults-", keep=args.keep)
 
     duration = time.monotonic() - started
     print()

@@ -1,9 +1,10 @@
 """The fault table (aligned, Markdown-ish) and its JSON copy in var/faults/last.json."""
 
-import json
 from pathlib import Path
 
+from tests.support import tables
 from tests.support.processes import REPO_DIR
+from tests.support.tables import markdown_table
 
 JSON_PATH = REPO_DIR / "var" / "faults" / "last.json"
 COLUMNS = (
@@ -31,21 +32,8 @@ def cells(row: dict) -> list[str]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [list(COLUMNS), *(cells(row) for row in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-
-    def render(values: list[str]) -> str:
-        padded = [
-            value.ljust(width) if i == 0 else value.rjust(width)
-            for i, (value, width) in enumerate(zip(values, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
-    return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])])
+    return markdown_table(list(COLUMNS), [cells(row) for row in rows])
 
 
 def write_json(payload: dict, path: Path = JSON_PATH) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    return path
+    return tables.write_json(payload, path)

@@ -350,8 +350,11 @@ class Stack:
     """Redis, PostgreSQL and the stand-in provider for the whole run; the product's
     processes for one scenario at a time. Leaves nothing behind when the block ends."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, keep_alive: bool = False, shortened: bool = True):
         self.root = root
+        self.keep_alive = keep_alive
+        # False: the product's own defaults throughout (the benchmark), not SHORTENED's.
+        self.shortened = SHORTENED if shortened else {}
         self.redis = Redis(root / "redis", free_port())
         self.postgres = Postgres(root / "postgres", free_port())
         self.web_port = free_port()
@@ -361,7 +364,7 @@ class Stack:
         self.logs_dir = root
         self.tracking = True
         self._email_workers = 0
-        self._templates: dict[int, str] = {}
+        self._templates: dict[str, str] = {}
         self._restarts: dict[str, int] = {}
         self._stop_supervising = threading.Event()
         self._exit = contextlib.ExitStack()
@@ -372,7 +375,9 @@ class Stack:
     def __enter__(self) -> "Stack":
         try:
             self._exit.callback(self._cleanup)
-            self.provider = self._exit.enter_context(running_fake_postmark())
+            self.provider = self._exit.enter_context(
+                running_fake_postmark(keep_alive=self.keep_alive)
+            )
             self.redis.start()
             self.postgres.init()
             self.postgres.start()
@@ -411,10 +416,10 @@ class Stack:
             "EMAIL_TRACKING_ENABLED": str(tracking),
             "ANYMAIL_WEBHOOK_SECRET": self.secret,
             "LOG_LEVEL": "INFO",
-            **SHORTENED,
+            **self.shortened,
         }
 
-    def _python(self, args: list[str], env: dict[str, str], log_name: str) -> None:
+    def python(self, args: list[str], env: dict[str, str], log_name: str) -> None:
         log_path = self.root / log_name
         with log_path.open("w") as log:
             result = subprocess.run(
@@ -431,7 +436,7 @@ class Stack:
 
     def migrate(self) -> None:
         self.postgres.admin(f'CREATE DATABASE "{BASE_DB}"')
-        self._python(
+        self.python(
             [str(BACKEND_DIR / "manage.py"), "migrate", "--no-input"],
             self.product_env(database=BASE_DB),
             "migrate.log",
@@ -439,16 +444,15 @@ class Stack:
 
     def template_for(self, managers: int) -> str:
         """A database with `managers` managers seeded (made once per size)."""
-        if managers not in self._templates:
-            name = f"faults_seed_{managers}"
+        return self.template(f"faults_seed_{managers}", ["-m", "tests.faults.seed", str(managers)])
+
+    def template(self, name: str, seed: list[str]) -> str:
+        """Database `name`: the migrated base with `python *seed` run on it (made once)."""
+        if name not in self._templates:
             self.postgres.copy(BASE_DB, name)
-            self._python(
-                ["-m", "tests.faults.seed", str(managers)],
-                self.product_env(database=name),
-                f"seed-{managers}.log",
-            )
-            self._templates[managers] = name
-        return self._templates[managers]
+            self.python(seed, self.product_env(database=name), f"seed-{name}.log")
+            self._templates[name] = name
+        return self._templates[name]
 
     # -- the product's processes, one scenario at a time -------------------------------
 
@@ -457,10 +461,12 @@ class Stack:
         self.tracking = tracking
         self.provider.tracking_url = self.tracking_url if tracking else ""
         manage = [str(VENV_BIN / "python"), str(BACKEND_DIR / "manage.py")]
-        self._start("web", [*manage, "runserver", "--noreload", f"127.0.0.1:{self.web_port}"])
-        self._start("worker-reports", [str(START_DIR / "worker"), "reports"])
+        self.start_process(
+            "web", [*manage, "runserver", "--noreload", f"127.0.0.1:{self.web_port}"]
+        )
+        self.start_process("worker-reports", [str(START_DIR / "worker"), "reports"])
         self.start_email_worker()
-        self._start("beat", [str(START_DIR / "beat")])
+        self.start_process("beat", [str(START_DIR / "beat")])
         self._stop_supervising = threading.Event()
         threading.Thread(
             target=self._supervise, args=(self._stop_supervising,), daemon=True
@@ -474,10 +480,16 @@ class Stack:
                 if not process.alive() and not process.stopped:
                     self._restarts[name] = self._restarts.get(name, 0) + 1
                     log_name = f"{process.log_path.stem}-restart{self._restarts[name]}"
-                    self._start(name, process.argv, log_name)
+                    self.start_process(name, process.argv, log_name)
 
-    def _start(self, name: str, argv: list[str], log_name: str | None = None) -> ProductProcess:
-        env = self.product_env(tracking=self.tracking)
+    def start_process(
+        self,
+        name: str,
+        argv: list[str],
+        log_name: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> ProductProcess:
+        env = {**self.product_env(tracking=self.tracking), **(extra_env or {})}
         log_path = self.logs_dir / f"{log_name or name}.log"
         self.processes[name] = ProductProcess(name, argv, env, log_path)
         return self.processes[name]
@@ -490,7 +502,7 @@ class Stack:
         """`ops/start/worker email`; each start logs to its own file."""
         self._email_workers += 1
         suffix = "" if self._email_workers == 1 else f"-{self._email_workers}"
-        return self._start(
+        return self.start_process(
             "worker-email", [str(START_DIR / "worker"), "email"], f"worker-email{suffix}"
         )
 

@@ -120,6 +120,15 @@ class FakePostmark:
             "ANYMAIL_REQUESTS_TIMEOUT": str(REQUESTS_TIMEOUT),
         }
 
+    def send_here(self, settings) -> None:
+        """Point this process's Django settings (pytest-django's `settings`) at it."""
+        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+        settings.ANYMAIL = {
+            "POSTMARK_SERVER_TOKEN": SERVER_TOKEN,
+            "POSTMARK_API_URL": self.url,
+            "REQUESTS_TIMEOUT": REQUESTS_TIMEOUT,
+        }
+
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
         with self._lock:
@@ -251,10 +260,20 @@ class _Server(ThreadingHTTPServer):
     fake: FakePostmark
 
 
+class _KeepAliveHandler(_Handler):
+    # HTTP/1.1: a client may send many messages over one connection, as it can to
+    # the real API (every answer carries its Content-Length).
+    protocol_version = "HTTP/1.1"
+    # The answer leaves in two writes (headers, body); with Nagle on, the second waits
+    # for the client's delayed ACK, 40 ms per request on a kept connection.
+    disable_nagle_algorithm = True
+
+
 @contextlib.contextmanager
-def running_fake_postmark():
-    """A FakePostmark listening on a free local port for the duration of the block."""
-    server = _Server(("127.0.0.1", 0), _Handler)
+def running_fake_postmark(*, keep_alive: bool = False):
+    """A FakePostmark listening on a free local port for the duration of the block;
+    with `keep_alive`, it keeps connections open between requests."""
+    server = _Server(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
     server.fake = FakePostmark(url=f"http://127.0.0.1:{server.server_port}/")
     with serving(server, "fake-postmark"):
         try:

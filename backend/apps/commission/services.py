@@ -5,16 +5,18 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import BatchPublishError
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import delivery_that_left
 from apps.mailing.services import create_delivery
-from core.enqueue import enqueue_on_commit, enqueue_or_leave
+from core.enqueue import BROKER_AWAY, enqueue_on_commit, enqueue_or_leave
 
 from .models import (
     Commission,
@@ -222,7 +224,10 @@ def request_report(
 
 
 def dispatch_monthly_reports(
-    period: Period, enqueue: Callable[[int, str], object], chunk_size: int = 500
+    period: Period,
+    enqueue: Callable[[int, str], object],
+    chunk_size: int = 500,
+    batch: Callable[[], AbstractContextManager] = nullcontext,
 ) -> int:
     """Queue the period's report once for every manager; return how many managers this
     run claimed (queued now, or left to the reconciler while the broker is away).
@@ -236,12 +241,15 @@ def dispatch_monthly_reports(
     1. insert a monthly ReportRequest per manager of the chunk, tagged with this run's
        id, skipping conflicts (requests another run claimed stay theirs), and commit;
     2. read back the requests carrying this run's id: those managers are ours;
-    3. enqueue their reports.
+    3. enqueue their reports, inside `batch()`: the caller may buffer the chunk's
+       messages and send them to the broker in one round trip when the block ends.
 
     The claims are committed before anything is queued, so a report task never starts
     before its request exists. When the broker is away, the rest of the run still
     claims its managers and leaves their messages to the reconciler
-    (apps.commission.reconcile), which queues every request still owed.
+    (apps.commission.reconcile), which queues every request still owed. A batch that
+    fails as it is sent may have reached the broker in part: its whole chunk counts as
+    left to the reconciler, and a report queued twice is still built once.
     """
     run_id = uuid.uuid4()
     queued = left = 0
@@ -263,13 +271,28 @@ def dispatch_monthly_reports(
         ours = ReportRequest.objects.filter(
             period=str(period), run_id=run_id, manager_id__in=chunk
         ).order_by("manager_id")
-        for request_id, manager_id in ours.values_list("pk", "manager_id"):
-            if left == 0 and enqueue_or_leave(
-                enqueue, manager_id, str(period), what=f"report request {request_id}"
-            ):
-                queued += 1
-            else:
-                left += 1
+        in_chunk = 0
+        try:
+            with batch():
+                for request_id, manager_id in ours.values_list("pk", "manager_id"):
+                    if left == 0 and enqueue_or_leave(
+                        enqueue, manager_id, str(period), what=f"report request {request_id}"
+                    ):
+                        in_chunk += 1
+                    else:
+                        left += 1
+        except (*BROKER_AWAY, BatchPublishError) as exc:
+            logger.warning(
+                "Could not queue %d report request(s) of run %s (%s: %s); they stay owed "
+                "in the database and the reconciler queues them again",
+                in_chunk,
+                run_id,
+                type(exc).__name__,
+                exc,
+            )
+            left += in_chunk
+            in_chunk = 0
+        queued += in_chunk
     logger.info(
         "Monthly reports for %s: queued %d manager(s) in run %s%s",
         period,

@@ -27,6 +27,7 @@ from urllib3.exceptions import NewConnectionError
 
 from core.validators import parse_id
 
+from .connection import provider_connection
 from .models import EmailDelivery
 from .providers import IDEMPOTENCY_HEADERS, configured_provider
 
@@ -277,7 +278,9 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     delivery.refresh_from_db()
     try:
         message = build_message(delivery)
-        message.send()
+        with provider_connection() as kept:
+            message.connection = kept
+            message.send()
     except Exception as exc:
         error = describe_error(exc)
         if not is_transient(exc):
