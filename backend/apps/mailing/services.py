@@ -20,7 +20,7 @@ from anymail.exceptions import (
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
@@ -80,16 +80,30 @@ def create_delivery(
         "attachments": list(attachments),
         "metadata": metadata or {},
     }
-    with transaction.atomic():
-        delivery, created = EmailDelivery.objects.get_or_create(
-            idempotency_key=idempotency_key, defaults=content
+    delivery = EmailDelivery(idempotency_key=idempotency_key, **content)
+    try:
+        _insert(delivery)
+        return delivery, True
+    except IntegrityError:
+        pass  # the key exists: this is the delivery asked for again
+    delivery = EmailDelivery.objects.get(idempotency_key=idempotency_key)
+    if delivery.status in EmailDelivery.SENDABLE:
+        EmailDelivery.objects.filter(pk=delivery.pk, status__in=EmailDelivery.SENDABLE).update(
+            **content, updated_at=timezone.now()
         )
-        if not created and delivery.status in EmailDelivery.SENDABLE:
-            EmailDelivery.objects.filter(pk=delivery.pk, status__in=EmailDelivery.SENDABLE).update(
-                **content, updated_at=timezone.now()
-            )
-            delivery.refresh_from_db()
-    return delivery, created
+        delivery.refresh_from_db()
+    return delivery, False
+
+
+def _insert(delivery: EmailDelivery) -> None:
+    """One INSERT, the usual case (a transaction and a savepoint around a lookup first
+    would be five round trips more). Inside a caller's transaction it gets a savepoint
+    of its own, so that finding the key taken leaves that transaction usable."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+    else:
+        delivery.save(force_insert=True)
 
 
 def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
@@ -253,13 +267,15 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     if parse_id(delivery_id) is None:
         raise PermanentEmailError(f"email delivery id must be a whole number, got {delivery_id!r}")
     delivery_id = parse_id(delivery_id)
+    # Claim first and read after: the usual case, a delivery that is due, takes two
+    # round trips; why a claim failed is only looked into when it did.
+    claimed = _claim(delivery_id, task_id)
     delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
         raise PermanentEmailError(f"no email delivery with id {delivery_id}")
-    if delivery.status == Status.SENDING and task_id and delivery.sending_task_id == task_id:
-        _previous_run_died(delivery, task_id, backoff)
-    if not _claim(delivery_id, task_id):
-        delivery.refresh_from_db()
+    if not claimed:
+        if delivery.status == Status.SENDING and task_id and delivery.sending_task_id == task_id:
+            _previous_run_died(delivery, task_id, backoff)
         if delivery.has_left:
             logger.info(
                 "Email delivery %s already left (%s); not sending again",
@@ -275,7 +291,6 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
         )
         return "not-due"
 
-    delivery.refresh_from_db()
     try:
         message = build_message(delivery)
         with provider_connection() as kept:

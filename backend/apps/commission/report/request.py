@@ -4,6 +4,7 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Exists, OuterRef
 
 from core.validators import parse_id
 
@@ -39,10 +40,16 @@ def load_report_request(
     manager_id = parse_id(user_id)
     if manager_id is None:
         raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
-    manager = get_user_model().objects.filter(pk=manager_id).first()
+    # One query for both questions: who, and do they manage a team.
+    manager = (
+        get_user_model()
+        .objects.filter(pk=manager_id)
+        .annotate(manages_a_team=Exists(Team.objects.filter(manager=OuterRef("pk"))))
+        .first()
+    )
     if manager is None:
         raise ReportRequestError(f"no user with id {user_id}")
-    if not Team.objects.filter(manager=manager).exists():
+    if not manager.manages_a_team:
         raise ReportRequestError(f"user {manager.username} (id {manager.pk}) manages no team")
     if not manager.email:
         raise ReportRequestError(
