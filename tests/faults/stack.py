@@ -408,6 +408,8 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "DJANGO_ENV": "development",
             "DJANGO_READ_DOT_ENV_FILE": "False",
+            # As production runs: DEBUG's query log is a development cost.
+            "DJANGO_DEBUG": "False",
             "DATABASE_URL": self.postgres.url(database),
             "CELERY_BROKER_URL": self.redis.url,
             "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
