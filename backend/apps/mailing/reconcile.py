@@ -19,13 +19,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.utils import timezone
 
-from core.enqueue import enqueue_or_leave, stalled_before
+from core.enqueue import enqueue_or_leave
 
 from .models import EmailDelivery
-from .services import Backoff, wait_before_resending
+from .selectors import overdue_deliveries, stuck_sending
+from .services import Backoff, due_after, wait_before_resending
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,6 @@ class DeliveriesReconciled:
         }
 
 
-def stuck_sending_before(now: dt.datetime) -> dt.datetime:
-    # The hard time limit kills any attempt by then; the margin covers the worker
-    # noticing and the clocks of two machines.
-    return now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
-
-
 def reconcile_deliveries(
     enqueue: Enqueue, backoff: Backoff, *, dry_run: bool = False
 ) -> DeliveriesReconciled:
@@ -65,15 +59,11 @@ def reconcile_deliveries(
     that are overdue; with `dry_run`, only say which."""
     now = timezone.now()
     done = DeliveriesReconciled()
-    stuck = EmailDelivery.objects.filter(
-        status=Status.SENDING, sending_since__lt=stuck_sending_before(now)
-    ).order_by("sending_since")
-    for delivery in stuck[:BATCH_SIZE]:
+    for delivery in stuck_sending(now).order_by("sending_since")[:BATCH_SIZE]:
         if dry_run:
             done.unconfirmed.append(delivery.pk)
             continue
-        countdown = wait_before_resending(backoff, delivery.attempts)
-        retry_at = now + dt.timedelta(seconds=countdown) if countdown is not None else None
+        retry_at = due_after(wait_before_resending(backoff, delivery.attempts), now)
         marked = EmailDelivery.objects.filter(
             pk=delivery.pk, status=Status.SENDING, sending_since=delivery.sending_since
         ).update(
@@ -100,10 +90,7 @@ def reconcile_deliveries(
             done.broker_away = True
             return done
 
-    overdue = EmailDelivery.objects.filter(
-        status__in=[Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED],
-        next_attempt_at__lt=stalled_before(now),
-    ).order_by("next_attempt_at")
+    overdue = overdue_deliveries(now).order_by("next_attempt_at")
     for delivery_id, due in overdue.values_list("pk", "next_attempt_at")[:BATCH_SIZE]:
         if dry_run:
             done.requeued.append(delivery_id)

@@ -2,13 +2,13 @@
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.enqueue import stalled_before
 
 from .models import EmailDelivery
-from .reconcile import stuck_sending_before
 
 Status = EmailDelivery.Status
 
@@ -25,12 +25,31 @@ def owed_deliveries() -> QuerySet[EmailDelivery]:
     return EmailDelivery.objects.filter(status__in=EmailDelivery.OWED)
 
 
+def stuck_sending_before(now: dt.datetime) -> dt.datetime:
+    # The hard time limit kills any attempt by then; the margin covers the worker
+    # noticing and the clocks of two machines.
+    return now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+
+
+def stuck_sending(now: dt.datetime) -> QuerySet[EmailDelivery]:
+    """Deliveries whose attempt died mid-call: SENDING beyond the hard time limit."""
+    return EmailDelivery.objects.filter(
+        status=Status.SENDING, sending_since__lt=stuck_sending_before(now)
+    )
+
+
+def overdue_deliveries(now: dt.datetime) -> QuerySet[EmailDelivery]:
+    """Owed deliveries due more than RECONCILE_STALLED_AFTER ago whose message never
+    ran them (SENDING rows have no due time: stuck_sending covers them)."""
+    return owed_deliveries().filter(next_attempt_at__lt=stalled_before(now))
+
+
 def stalled_deliveries(now: dt.datetime | None = None) -> QuerySet[EmailDelivery]:
     """Owed deliveries that nothing is moving: overdue beyond RECONCILE_STALLED_AFTER,
     stuck sending, or unconfirmed with no attempt left (an operator decides)."""
     now = now or timezone.now()
-    return owed_deliveries().filter(
-        Q(next_attempt_at__lt=stalled_before(now))
-        | Q(status=Status.SENDING, sending_since__lt=stuck_sending_before(now))
-        | Q(status=Status.UNCONFIRMED, next_attempt_at__isnull=True)
+    return (
+        overdue_deliveries(now)
+        | stuck_sending(now)
+        | owed_deliveries().filter(status=Status.UNCONFIRMED, next_attempt_at__isnull=True)
     )

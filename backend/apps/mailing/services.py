@@ -225,6 +225,11 @@ def wait_before_resending(backoff: Backoff, attempts: int) -> float | None:
     return max(countdown, settings.EMAIL_UNCONFIRMED_WAIT)
 
 
+def due_after(countdown: float | None, now: dt.datetime) -> dt.datetime | None:
+    """When a delivery waiting `countdown` seconds from `now` is due; None: never."""
+    return now + dt.timedelta(seconds=countdown) if countdown is not None else None
+
+
 def _record_attempt_failed(
     delivery_id: int, status: str, error: str, countdown: float | None
 ) -> dt.datetime | None:
@@ -234,7 +239,7 @@ def _record_attempt_failed(
     the row keeps what the event said.
     """
     now = timezone.now()
-    retry_at = now + dt.timedelta(seconds=countdown) if countdown is not None else None
+    retry_at = due_after(countdown, now)
     EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.GONE).update(
         status=status, last_error=error, next_attempt_at=retry_at, updated_at=now
     )
@@ -264,9 +269,10 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     provider's event marks it as left before the wait is over, and nothing is sent
     again; without tracking, the next attempt may send a second copy.
     """
-    if parse_id(delivery_id) is None:
+    parsed_id = parse_id(delivery_id)
+    if parsed_id is None:
         raise PermanentEmailError(f"email delivery id must be a whole number, got {delivery_id!r}")
-    delivery_id = parse_id(delivery_id)
+    delivery_id = parsed_id
     # Claim first and read after: the usual case, a delivery that is due, takes two
     # round trips; why a claim failed is only looked into when it did.
     claimed = _claim(delivery_id, task_id)
