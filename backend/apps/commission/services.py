@@ -129,7 +129,8 @@ def prepare_report_email(
     runs; once the email has left, neither changes again. An operator who wants
     another copy passes a new `resend_key`: each key is one more email, once.
     """
-    sent = delivery_that_left(report_idempotency_key(manager, period, resend_key))
+    key = report_idempotency_key(manager, period, resend_key)
+    sent = delivery_that_left(key)
     if sent is not None:
         finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, sent)
         return CommissionReport.objects.get(manager=manager, period=str(period)), sent
@@ -149,7 +150,7 @@ def prepare_report_email(
         )
     )
     delivery, _ = create_delivery(
-        idempotency_key=report_idempotency_key(manager, period, resend_key),
+        idempotency_key=key,
         to_email=manager.email,
         subject=subject,
         body_text=body_text,
