@@ -1,16 +1,18 @@
 """The report's numbers: a few queries whatever the team sizes."""
 
 import datetime as dt
+import decimal
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db import connection
+from django.db.models import Q
 
 from apps.accounts.languages import preferred_language
 from core.validators import plain_text
 
-from ..models import Commission, Deal, Team, TeamMembership
+from ..models import Commission, Team, TeamMembership
 from ..money import ZERO, to_money
 from ..periods import Period, month_to_date
 
@@ -140,7 +142,9 @@ def build_report(manager, period: Period) -> Report:
         reps[team_id][rep_id] = _display_name(first, last, username)
 
     numbers: dict[tuple[int, int], tuple[Figures, Context]] = {}
-    for row in _deal_sums(team_ids, period):
+    for row in _deal_sums(manager.pk, period):
+        if row["team_id"] not in reps:
+            continue  # a team the manager was given since the first query
         # A deal counts for the team it was booked to (the rep's team on its closing
         # day), so the context of a rep who moved is split between the teams, and a
         # rep who left still shows where their earlier deals count.
@@ -197,42 +201,69 @@ def build_report(manager, period: Period) -> Report:
     )
 
 
-def _money(value: Decimal | None) -> Decimal:
-    # SQLite sums decimals as floats; cents are what we mean.
+# SQLite sums decimals as floats: read them to 15 significant digits, as Django's own
+# SQLite converter for decimals does, then round to cents.
+_FLOAT_SUM = decimal.Context(prec=15)
+
+
+def _money(value: Decimal | float | None) -> Decimal:
+    if isinstance(value, float):
+        value = _FLOAT_SUM.create_decimal_from_float(value)
     return to_money(value or ZERO)
 
 
-def _deal_sums(team_ids: list[int], period: Period):
+# Each status's sum for the month is named month_<status>; the names must not shadow
+# the commission table they sum over.
+DEAL_SUMS_SQL = """
+    SELECT d.team_id, d.rep_id,
+           u.first_name AS rep__first_name, u.last_name AS rep__last_name,
+           u.username AS rep__username,
+           COUNT(d.id) FILTER (WHERE d.closed_on >= %s) AS month_deals,
+           SUM(d.amount) FILTER (WHERE d.closed_on >= %s) AS month_sales,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s) AS month_commission,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s AND c.status = %s) AS month_pending,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s AND c.status = %s) AS month_approved,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s AND c.status = %s) AS month_paid,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s AND d.closed_on < %s) AS previous,
+           SUM(c.amount) FILTER (WHERE d.closed_on >= %s) AS year_to_date,
+           SUM(c.amount) FILTER (WHERE c.status = %s) AS awaiting_approval
+    FROM commission_deal d
+    LEFT OUTER JOIN commission_commission c ON c.deal_id = d.id
+    INNER JOIN accounts_user u ON u.id = d.rep_id
+    WHERE d.team_id IN (SELECT t.id FROM commission_team t WHERE t.manager_id = %s)
+      AND d.closed_on < %s
+      AND (d.closed_on >= %s OR c.status = %s)
+    GROUP BY d.team_id, d.rep_id, u.first_name, u.last_name, u.username
+"""
+
+
+def _deal_sums(manager_id: int, period: Period) -> list[dict]:
     """One row per team and rep: the period's figures and its context, in one query.
 
     The period's and the context's sums come from the same rows with filtered
     aggregates, so the context costs no query of its own. Rows reach back to the
     earlier of 1 January and the previous month's start, and further only for
     commissions still pending.
+
+    Written in SQL, the same on PostgreSQL and SQLite (FILTER needs SQLite 3.30):
+    built with the ORM, its eleven filtered aggregates took about 1.5 ms to assemble
+    and compile for every report, more than the query takes to run.
     """
-    previous = period.previous()
+    month, previous = period.start, period.previous()
     year_start = dt.date(period.year, 1, 1)
-    in_month = Q(closed_on__gte=period.start)
-    in_previous = Q(closed_on__gte=previous.start, closed_on__lt=previous.end)
-    in_year = Q(closed_on__gte=year_start)
-    pending = Q(commission__status=Commission.Status.PENDING)
-    # Annotation names must not shadow the `commission` relation they sum over.
-    status_sums = {
-        f"month_{status}": Sum("commission__amount", filter=in_month & Q(commission__status=status))
-        for status in Commission.Status.values
-    }
-    return (
-        Deal.objects.filter(team_id__in=team_ids, closed_on__lt=period.end)
-        .filter(Q(closed_on__gte=min(previous.start, year_start)) | pending)
-        .order_by()
-        .values("team_id", "rep_id", "rep__first_name", "rep__last_name", "rep__username")
-        .annotate(
-            month_deals=Count("id", filter=in_month),
-            month_sales=Sum("amount", filter=in_month),
-            month_commission=Sum("commission__amount", filter=in_month),
-            **status_sums,
-            previous=Sum("commission__amount", filter=in_previous),
-            year_to_date=Sum("commission__amount", filter=in_year),
-            awaiting_approval=Sum("commission__amount", filter=pending),
-        )
-    )
+    Status = Commission.Status
+    params = [
+        *(month, month, month),
+        *(month, Status.PENDING, month, Status.APPROVED, month, Status.PAID),
+        *(previous.start, previous.end),
+        year_start,
+        Status.PENDING,
+        manager_id,
+        period.end,
+        min(previous.start, year_start),
+        Status.PENDING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(DEAL_SUMS_SQL, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

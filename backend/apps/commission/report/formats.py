@@ -8,33 +8,43 @@ forms ('1,234.50 USD', '2026-10-01').
 """
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, parse_pattern
 from django.utils.translation import get_language, pgettext, to_locale
 
 from ..money import to_money
 from ..periods import Period
 
 # Cents always shown; the locale supplies the separators ('1,234.50', '1 234,50').
-AMOUNT = "#,##0.00"
-SIGNED_AMOUNT = "+#,##0.00;-#,##0.00"
+# Parsed once: a report formats every cell, and format_decimal would parse the pattern
+# and the locale again for each.
+AMOUNT = parse_pattern("#,##0.00")
+SIGNED_AMOUNT = parse_pattern("+#,##0.00;-#,##0.00")
 
 
-def _locale() -> str:
-    return to_locale(get_language())
+def _locale() -> Locale:
+    return _parsed_locale(get_language())
+
+
+@functools.cache
+def _parsed_locale(language: str) -> Locale:
+    # Keyed by the few codes of settings.LANGUAGES.
+    return Locale.parse(to_locale(language))
 
 
 def amount(value: Decimal) -> str:
     """An amount without its currency, for table cells: '1,234.50'; ru '1 234,50'."""
-    return format_decimal(to_money(value), AMOUNT, locale=_locale())
+    return AMOUNT.apply(to_money(value), _locale())
 
 
 def change(value: Decimal) -> str:
     """A difference, signed unless zero: '+12.50', '-3.00', '0.00'."""
     value = to_money(value)
-    return format_decimal(value, SIGNED_AMOUNT if value else AMOUNT, locale=_locale())
+    return (SIGNED_AMOUNT if value else AMOUNT).apply(value, _locale())
 
 
 def money(value: Decimal, currency: str) -> str:
