@@ -7,12 +7,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 
 from apps.accounts.languages import preferred_language
 from core.validators import plain_text
 
-from ..models import Commission, Team, TeamMembership
+from ..models import Commission
 from ..money import ZERO, to_money
 from ..periods import Period, month_to_date
 
@@ -126,20 +125,18 @@ def build_report(manager, period: Period) -> Report:
     any time in it (reps without deals show zeros), or whose deals for the team
     count in its context (the previous month, the year to date, still pending).
 
-    Three queries whatever the team sizes: teams, memberships, and one aggregate
-    over the deals and their commissions, the period's and its context's.
+    Two queries whatever the team sizes: the teams with their members, and one
+    aggregate over the deals and their commissions, the period's and its context's.
     """
-    teams = list(Team.objects.filter(manager=manager).order_by("name").values("id", "name"))
-    team_ids = [team["id"] for team in teams]
-
-    reps: dict[int, dict[int, str]] = {team_id: {} for team_id in team_ids}
-    memberships = (
-        TeamMembership.objects.filter(team_id__in=team_ids, joined_on__lt=period.end)
-        .filter(Q(left_on__isnull=True) | Q(left_on__gte=period.start))
-        .values_list("team_id", "rep_id", "rep__first_name", "rep__last_name", "rep__username")
-    )
-    for team_id, rep_id, first, last, username in memberships:
-        reps[team_id][rep_id] = _display_name(first, last, username)
+    teams: dict[int, str] = {}
+    reps: dict[int, dict[int, str]] = {}
+    for row in _rows(TEAMS_AND_MEMBERS_SQL, [period.end, period.start, manager.pk]):
+        teams.setdefault(row["team_id"], row["team_name"])
+        members = reps.setdefault(row["team_id"], {})
+        if row["rep_id"] is not None:
+            members[row["rep_id"]] = _display_name(
+                row["first_name"], row["last_name"], row["username"]
+            )
 
     numbers: dict[tuple[int, int], tuple[Figures, Context]] = {}
     for row in _deal_sums(manager.pk, period):
@@ -168,20 +165,20 @@ def build_report(manager, period: Period) -> Report:
         )
 
     sections = []
-    for team in teams:
+    for team_id, team_name in teams.items():
         lines = tuple(
             sorted(
                 (
-                    RepLine(rep_id, name, *numbers.get((team["id"], rep_id), NOTHING))
-                    for rep_id, name in reps[team["id"]].items()
+                    RepLine(rep_id, name, *numbers.get((team_id, rep_id), NOTHING))
+                    for rep_id, name in reps[team_id].items()
                 ),
                 key=lambda line: (line.name.casefold(), line.rep_id),
             )
         )
         sections.append(
             TeamSection(
-                team["id"],
-                plain_text(team["name"]),
+                team_id,
+                plain_text(team_name),
                 lines,
                 totals=sum((line.figures for line in lines), Figures()),
                 context=sum((line.context for line in lines), Context()),
@@ -211,6 +208,19 @@ def _money(value: Decimal | float | None) -> Decimal:
         value = _FLOAT_SUM.create_decimal_from_float(value)
     return to_money(value or ZERO)
 
+
+# The manager's teams by name, each with the reps who were members at any time in the
+# period (one row with no rep for a team that had none).
+TEAMS_AND_MEMBERS_SQL = """
+    SELECT t.id AS team_id, t.name AS team_name, m.rep_id,
+           u.first_name, u.last_name, u.username
+    FROM commission_team t
+    LEFT OUTER JOIN commission_teammembership m
+      ON m.team_id = t.id AND m.joined_on < %s AND (m.left_on IS NULL OR m.left_on >= %s)
+    LEFT OUTER JOIN accounts_user u ON u.id = m.rep_id
+    WHERE t.manager_id = %s
+    ORDER BY t.name, t.id
+"""
 
 # Each status's sum for the month is named month_<status>; the names must not shadow
 # the commission table they sum over.
@@ -263,7 +273,11 @@ def _deal_sums(manager_id: int, period: Period) -> list[dict]:
         min(previous.start, year_start),
         Status.PENDING,
     ]
+    return _rows(DEAL_SUMS_SQL, params)
+
+
+def _rows(sql: str, params: list) -> list[dict]:
     with connection.cursor() as cursor:
-        cursor.execute(DEAL_SUMS_SQL, params)
+        cursor.execute(sql, params)
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
