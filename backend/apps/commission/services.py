@@ -14,7 +14,6 @@ from django.utils import timezone
 from kombu.exceptions import BatchPublishError
 
 from apps.mailing.models import EmailDelivery
-from apps.mailing.selectors import delivery_that_left
 from apps.mailing.services import create_delivery
 from core.enqueue import BROKER_AWAY, enqueue_on_commit, enqueue_or_leave
 
@@ -130,25 +129,12 @@ def prepare_report_email(
     another copy passes a new `resend_key`: each key is one more email, once.
     """
     key = report_idempotency_key(manager, period, resend_key)
-    sent = delivery_that_left(key)
-    if sent is not None:
-        finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, sent)
-        return CommissionReport.objects.get(manager=manager, period=str(period)), sent
-
     report = build_report(manager, period)
     subject = report_subject(report)
     body_text = render_text(report)
     body_html = render_html(report)
-    stored = _store_report(
-        CommissionReport(
-            manager=manager,
-            period=str(period),
-            subject=subject,
-            body_text=body_text,
-            body_html=body_html,
-            data=report.as_dict(),
-        )
-    )
+    # The delivery first: it says whether the email has left (then it is returned as
+    # it was), which spares every report a query to ask that beforehand.
     delivery, _ = create_delivery(
         idempotency_key=key,
         to_email=manager.email,
@@ -164,6 +150,19 @@ def prepare_report_email(
         ],
         metadata={"manager_id": str(manager.pk), "period": str(period)},
     )
+    if delivery.has_left:
+        stored = CommissionReport.objects.get(manager=manager, period=str(period))
+    else:
+        stored = _store_report(
+            CommissionReport(
+                manager=manager,
+                period=str(period),
+                subject=subject,
+                body_text=body_text,
+                body_html=body_html,
+                data=report.as_dict(),
+            )
+        )
     finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, delivery)
     return stored, delivery
 
