@@ -114,6 +114,35 @@ def test_a_second_run_sends_nothing_more(celery_eager, team, django_capture_on_c
     assert CommissionReport.objects.count() == 1
 
 
+def test_once_the_email_has_left_its_report_stays_as_sent(
+    celery_eager, team, django_capture_on_commit_callbacks
+):
+    rep = add_rep(team, first_name="Ann", last_name="Lee")
+    with django_capture_on_commit_callbacks(execute=True):
+        run(team.manager.pk, "2025-09")
+    sent_report, sent_delivery = CommissionReport.objects.get(), EmailDelivery.objects.get()
+    # A deal recorded late for that month: the report built now would differ.
+    record_deal(rep=rep, amount="1000", closed_on=dt.date(2025, 9, 30), external_ref="LATE-1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run(team.manager.pk, "2025-09")
+
+    assert again.result == {
+        "report_id": sent_report.pk,
+        "delivery_id": sent_delivery.pk,
+        "period": "2025-09",
+        "email": "already-sent",
+    }
+    report, delivery = CommissionReport.objects.get(), EmailDelivery.objects.get()
+    assert (report.body_text, report.data) == (sent_report.body_text, sent_report.data)
+    assert (delivery.body_text, delivery.attachments) == (
+        sent_delivery.body_text,
+        sent_delivery.attachments,
+    )
+    assert "1,000.00" not in report.body_text
+    assert len(mail.outbox) == 1
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
