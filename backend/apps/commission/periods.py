@@ -36,6 +36,11 @@ class Period:
     def last_day(self) -> dt.date:
         return self.end - dt.timedelta(days=1)
 
+    @property
+    def year_start(self) -> dt.date:
+        """1 January of the month's year: where its year to date begins."""
+        return dt.date(self.year, 1, 1)
+
     def next(self) -> "Period":
         return Period(self.year + self.month // 12, self.month % 12 + 1)
 

@@ -1,2 +1,2 @@
 """A manager's commission report: who asks for it (request), the numbers (figures), and
-how they read (render). Plain Python and the ORM, no Celery: the tasks call these."""
+how they read (render). Plain Python and the database, no Celery: the tasks call these."""

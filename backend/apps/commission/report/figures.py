@@ -86,10 +86,6 @@ class Report:
     def last_day(self) -> dt.date:
         return self.as_of or self.period.last_day
 
-    @property
-    def year_start(self) -> dt.date:
-        return dt.date(self.period.year, 1, 1)
-
     def as_dict(self) -> dict:
         """JSON-safe form (Decimals as strings) for storage."""
         data = asdict(self)
@@ -260,17 +256,16 @@ def _deal_sums(manager_id: int, period: Period) -> list[dict]:
     and compile for every report, more than the query takes to run.
     """
     month, previous = period.start, period.previous()
-    year_start = dt.date(period.year, 1, 1)
     Status = Commission.Status
     params = [
         *(month, month, month),
         *(month, Status.PENDING, month, Status.APPROVED, month, Status.PAID),
         *(previous.start, previous.end),
-        year_start,
+        period.year_start,
         Status.PENDING,
         manager_id,
         period.end,
-        min(previous.start, year_start),
+        min(previous.start, period.year_start),
         Status.PENDING,
     ]
     return _rows(DEAL_SUMS_SQL, params)

@@ -119,7 +119,7 @@ def _heading(report: Report) -> list[str]:
         _("Change: against the previous month (%(previous)s). Year to date: since %(start)s.")
         % {
             "previous": formats.month(report.period.previous()),
-            "start": formats.day(report.year_start),
+            "start": formats.day(report.period.year_start),
         },
         _("All pending: commission earned up to %(end)s, not yet approved.")
         % {"end": formats.day(report.last_day)},
