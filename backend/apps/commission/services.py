@@ -203,6 +203,9 @@ def finish_requests(
 
 ReportEnqueue = Callable[[int, str, str | None], object]
 
+# Managers claimed, and their reports queued, per transaction of the monthly fan-out.
+MANAGERS_PER_CHUNK = 500
+
 
 def request_report(
     manager,
@@ -239,7 +242,7 @@ def request_report(
 def dispatch_monthly_reports(
     period: Period,
     enqueue: Callable[[int, str], object],
-    chunk_size: int = 500,
+    chunk_size: int = MANAGERS_PER_CHUNK,
     batch: Callable[[], AbstractContextManager] = nullcontext,
 ) -> int:
     """Queue the period's report once for every manager; return how many managers this

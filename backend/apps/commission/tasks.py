@@ -13,13 +13,18 @@ from . import reconcile
 from .models import ReportRequest
 from .periods import InvalidPeriod, parse_period
 from .report.request import ReportRequestError, load_report_request
-from .services import dispatch_monthly_reports, finish_requests, prepare_report_email
+from .services import (
+    MANAGERS_PER_CHUNK,
+    dispatch_monthly_reports,
+    finish_requests,
+    prepare_report_email,
+)
 
 logger = logging.getLogger(__name__)
 
 # Redis commands per pipeline in the monthly fan-out: two per report (the message and
-# its task-sent event), so one flush per chunk of 500 managers.
-PUBLISH_BATCH = 1000
+# its task-sent event), so one flush per chunk of managers.
+PUBLISH_BATCH = 2 * MANAGERS_PER_CHUNK
 
 # A brief outage is ridden out with a few spaced-out retries. (Both tasks are safe to
 # run again, so the global acks_late and reject_on_worker_lost hand a lost one back.)
