@@ -12,6 +12,7 @@ Postmark), in one run:
                  and queries
   fanout.py      the monthly fan-out alone, in its own process: enqueues/s, peak memory
   seed.py        bulk seeding of the bench's databases (run as a subprocess)
+  memory.py      a process's memory figures from /proc
   __main__.py    the run, the table and var/bench/last.json
 
 Not collected by pytest (no test_*.py here); no timing is asserted anywhere.

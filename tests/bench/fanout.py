@@ -11,13 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def status_mb(field: str) -> float:
-    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from tests.bench.memory import status_mb
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from tests.bench import bare
+from tests.bench.memory import status_mb
 from tests.faults import product
 from tests.faults.stack import RUN_DB, VENV_BIN, Stack, children_of
 from tests.support.processes import REPO_DIR
@@ -24,19 +25,14 @@ CONCURRENCY = "2"  # ops/start/worker's default, which `make run` uses
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a Celery worker: its main process and its pool processes."""
-    total_kb = 0
+    total = 0.0
     for each in (pid, *children_of(pid)):
         try:
-            status = Path(f"/proc/{each}/status").read_text()
-            cmdline = Path(f"/proc/{each}/cmdline").read_bytes()
+            if b"celery" in Path(f"/proc/{each}/cmdline").read_bytes():  # not the watchdog
+                total += status_mb("VmRSS", each)
         except OSError:
             continue  # a pool process recycled meanwhile
-        if b"celery" not in cmdline:
-            continue  # the watchdog beside it
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
+    return total
 
 
 def run_bare(stack: Stack, chains: int, logs_dir: Path) -> dict:
