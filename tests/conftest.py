@@ -91,6 +91,14 @@ def celery_eager(celery_app, settings):
         celery_app.conf.task_always_eager = False
 
 
+@pytest.fixture
+def manager():
+    """A user to give teams to (the report tests' manager)."""
+    from tests.factories import UserFactory
+
+    return UserFactory(username="mgr", first_name="Maria", last_name="Ivanova")
+
+
 @pytest.fixture(scope="session")
 def fake_postmark():
     """A local server that plays Postmark's send API (tests/support/fake_provider.py);

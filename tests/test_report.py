@@ -9,7 +9,7 @@ from apps.commission.periods import Period
 from apps.commission.report.figures import Figures, build_report
 from apps.commission.report.render import render_csv, render_html, render_text, report_subject
 from apps.commission.services import join_team, record_deal
-from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.factories import TeamFactory, add_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +19,6 @@ SEPT = Period(2025, 9)
 
 def lines_by_name(section):
     return {line.name: line.figures for line in section.lines}
-
-
-@pytest.fixture
-def manager():
-    return UserFactory(username="mgr", first_name="Maria", last_name="Ivanova")
 
 
 def test_rep_lines_team_totals_and_status_split(manager):

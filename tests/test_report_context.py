@@ -10,7 +10,7 @@ from apps.commission.models import Commission
 from apps.commission.periods import Period
 from apps.commission.report.figures import Context, build_report
 from apps.commission.services import join_team, record_deal
-from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.factories import TeamFactory, add_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -18,11 +18,6 @@ D = dt.date
 SEPT = Period(2025, 9)
 APPROVED = Commission.Status.APPROVED
 PAID = Commission.Status.PAID
-
-
-@pytest.fixture
-def manager():
-    return UserFactory(username="mgr", first_name="Maria", last_name="Ivanova")
 
 
 def line_of(section, name):
