@@ -116,12 +116,17 @@ def run(stack: Stack, args: argparse.Namespace, logs: Path, results: dict) -> No
 def rows(results: dict) -> list[list[str]]:
     bare, line = results["bare"], results["pipeline"]
     table = [
-        ["bare Celery chain a -> b (chains/s)", f"{bare['per_s']}", f"{bare['chains']} chains"],
+        [
+            "bare Celery chain a -> b (chains/s)",
+            f"{bare['per_s']}",
+            f"{bare['chains']} chains; {bare['cpu_ms_each']} ms CPU each",
+        ],
         [
             "pipeline: fan-out -> report -> email -> provider (reports/s)",
             f"{line['per_s']}",
             f"ratio {results['ratio']}; {line['reports']} reports, "
-            f"{line['duplicates']} duplicates, {line['distinct_managers']} managers",
+            f"{line['duplicates']} duplicates, {line['distinct_managers']} managers; "
+            f"{line['cpu_ms_each']} ms CPU each",
         ],
     ]
     memory = results.get("memory")

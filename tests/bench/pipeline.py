@@ -35,6 +35,20 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+def busy_cpu_s() -> float:
+    """CPU time the whole machine has spent busy so far, all processes (/proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms_each(busy_since: float, count: int) -> float:
+    """The machine's busy CPU since `busy_since`, per chain or report: workers, Redis,
+    PostgreSQL, the stand-in provider and this harness together."""
+    return round(1000 * (busy_cpu_s() - busy_since) / count, 2)
+
+
 def run_bare(stack: Stack, chains: int, logs_dir: Path) -> dict:
     """N chains a -> b over two workers with -c 2; chains per second."""
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -48,7 +62,7 @@ def run_bare(stack: Stack, chains: int, logs_dir: Path) -> dict:
         stack.wait_ready(queues=bare.QUEUES)
         counter = redis.Redis.from_url(stack.redis.url)
         counter.delete(bare.DONE_KEY)
-        started = time.monotonic()
+        started, busy = time.monotonic(), busy_cpu_s()
         for number in range(chains):
             bare.a.delay(number)
         wait_for(
@@ -58,10 +72,16 @@ def run_bare(stack: Stack, chains: int, logs_dir: Path) -> dict:
             what=f"{chains} bare chains",
         )
         seconds = time.monotonic() - started
+        cpu_ms = cpu_ms_each(busy, chains)
         counter.close()
     finally:
         stack.stop_product()
-    return {"chains": chains, "seconds": round(seconds, 3), "per_s": round(chains / seconds, 1)}
+    return {
+        "chains": chains,
+        "seconds": round(seconds, 3),
+        "per_s": round(chains / seconds, 1),
+        "cpu_ms_each": cpu_ms,
+    }
 
 
 def run_product(
@@ -80,7 +100,7 @@ def run_product(
     try:
         stack.wait_ready()
         stack.provider.reset()
-        started = time.monotonic()
+        started, busy = time.monotonic(), busy_cpu_s()
         product.queue_fan_out()
         for mark in sorted({*memory_at, count}):
             wait_for(
@@ -94,6 +114,8 @@ def run_product(
                     name: round(rss_mb(stack.processes[name].pid), 1)
                     for name in ("worker-reports", "worker-email")
                 }
+            if mark == count:
+                cpu_ms = cpu_ms_each(busy, count)
         accepted = stack.provider.accepted
         seconds = accepted[count - 1].at - started
     finally:
@@ -103,6 +125,7 @@ def run_product(
         "reports": count,
         "seconds": round(seconds, 3),
         "per_s": round(count / seconds, 1),
+        "cpu_ms_each": cpu_ms,
         "duplicates": sum(n - 1 for n in managers.values()),
         "distinct_managers": len(managers),
         "worker_rss_mb": {str(mark): values for mark, values in memory.items()},
