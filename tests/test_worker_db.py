@@ -1,13 +1,17 @@
 """Workers keep their database connections between tasks as Django keeps them between
 requests: Celery's Django fixup no longer closes them around every task."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from celery.signals import task_postrun, task_prerun
+from django.db import connection
 
+from apps.commission.models import Team
 from core import worker_db
 from core.celery import app
+from tests.support.fresh_python import fresh_python
 
 
 class FakeTask:
@@ -50,3 +54,42 @@ def test_each_task_closes_what_django_would_close_after_a_request(worker_fixup, 
     task_prerun.send(sender=eager, task=eager, task_id="2", args=(), kwargs={})
 
     assert calls == [True, True]
+
+
+DATABASE_OPTIONS = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
+)
+
+
+def database_options(**variables: str) -> dict:
+    loaded = fresh_python("-c", DATABASE_OPTIONS, **variables)
+    assert loaded.returncode == 0, loaded.stderr
+    return json.loads(loaded.stdout)
+
+
+def test_postgresql_prepares_repeated_statements_unless_told_not_to():
+    url = "postgres://commission:secret@db:5432/commission"
+
+    assert database_options(DATABASE_URL=url) == {
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
+    assert database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false") == {}
+    assert "prepare_threshold" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+
+
+@pytest.mark.django_db
+def test_a_statement_run_six_times_is_prepared_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    for _ in range(6):  # five runs, then prepared for the sixth
+        Team.objects.filter(pk=0).exists()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%"commission_team"%'],
+        )
+        [(prepared,)] = cursor.fetchall()
+    assert prepared == 1
