@@ -4,11 +4,9 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Exists, OuterRef
 
 from core.validators import parse_id
 
-from ..models import Team
 from ..periods import InvalidPeriod, Period, month_to_date, parse_period
 
 
@@ -18,6 +16,15 @@ class ReportRequestError(ValueError):
 
 # What an operator's "another copy" key may be: it becomes part of the delivery's key.
 RESEND_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# One query for both questions: who, and do they manage a team. Written out: the ORM's
+# Exists() annotation took four times as long to build as the query takes to run.
+MANAGER_SQL = """
+    SELECT u.*,
+           EXISTS (SELECT 1 FROM commission_team t WHERE t.manager_id = u.id) AS manages_a_team
+    FROM accounts_user u
+    WHERE u.id = %s
+"""
 
 
 def load_report_request(
@@ -40,13 +47,7 @@ def load_report_request(
     manager_id = parse_id(user_id)
     if manager_id is None:
         raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
-    # One query for both questions: who, and do they manage a team.
-    manager = (
-        get_user_model()
-        .objects.filter(pk=manager_id)
-        .annotate(manages_a_team=Exists(Team.objects.filter(manager=OuterRef("pk"))))
-        .first()
-    )
+    manager = next(iter(get_user_model().objects.raw(MANAGER_SQL, [manager_id])), None)
     if manager is None:
         raise ReportRequestError(f"no user with id {user_id}")
     if not manager.manages_a_team:
