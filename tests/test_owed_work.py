@@ -16,6 +16,7 @@ from celery import states
 from celery.utils import uuid
 from django.core import mail
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError as BrokerError
@@ -67,6 +68,34 @@ def new_delivery(key: str = "owed", **changes) -> EmailDelivery:
 
 def ago(seconds: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.django_db
+def test_a_delivery_is_recorded_once_per_key_inside_the_callers_transaction():
+    with transaction.atomic():
+        first, created = create_delivery(
+            idempotency_key="test:once", to_email="boss@example.com", subject="1", body_text="B"
+        )
+        again, created_again = create_delivery(
+            idempotency_key="test:once", to_email="boss@example.com", subject="2", body_text="B"
+        )
+        # The taken key broke nothing: the transaction goes on.
+        assert EmailDelivery.objects.count() == 1
+
+    assert (created, created_again) == (True, False)
+    stored = EmailDelivery.objects.get()
+    assert again.pk == first.pk == stored.pk
+    assert (stored.subject, stored.status, stored.created_at) == (
+        "2",
+        Status.QUEUED,
+        first.created_at,
+    )
+
+    EmailDelivery.objects.update(status=Status.SENT)
+    left, _ = create_delivery(
+        idempotency_key="test:once", to_email="boss@example.com", subject="3", body_text="B"
+    )
+    assert (left.pk, left.subject) == (first.pk, "2")
 
 
 @pytest.fixture

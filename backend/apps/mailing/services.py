@@ -4,6 +4,7 @@ Plain functions; apps.mailing.tasks wraps them with the retry policy.
 """
 
 import datetime as dt
+import functools
 import logging
 import smtplib
 import time
@@ -20,8 +21,8 @@ from anymail.exceptions import (
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import InterfaceError, OperationalError, connection
+from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
@@ -81,11 +82,9 @@ def create_delivery(
         "metadata": metadata or {},
     }
     delivery = EmailDelivery(idempotency_key=idempotency_key, **content)
-    try:
-        _insert(delivery)
+    if _insert(delivery):
         return delivery, True
-    except IntegrityError:
-        pass  # the key exists: this is the delivery asked for again
+    # The key exists: this is the delivery asked for again.
     delivery = EmailDelivery.objects.get(idempotency_key=idempotency_key)
     if delivery.status in EmailDelivery.SENDABLE:
         EmailDelivery.objects.filter(pk=delivery.pk, status__in=EmailDelivery.SENDABLE).update(
@@ -95,15 +94,40 @@ def create_delivery(
     return delivery, False
 
 
-def _insert(delivery: EmailDelivery) -> None:
-    """One INSERT, the usual case (a transaction and a savepoint around a lookup first
-    would be five round trips more). Inside a caller's transaction it gets a savepoint
-    of its own, so that finding the key taken leaves that transaction usable."""
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            delivery.save(force_insert=True)
-    else:
-        delivery.save(force_insert=True)
+def _insert(delivery: EmailDelivery) -> bool:
+    """Insert the delivery unless its key is taken; True (and its pk set) if inserted.
+
+    One INSERT ... ON CONFLICT DO NOTHING: a taken key is no error, so inside a
+    caller's transaction no savepoint is needed to keep that transaction usable (a
+    savepoint around a plain INSERT cost two round trips more for every report).
+    """
+    fields, sql = _insert_statement(connection.vendor)
+    values = [
+        field.get_db_prep_save(field.pre_save(delivery, True), connection) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    delivery.pk = row[0]
+    delivery._state.adding, delivery._state.db = False, connection.alias
+    return True
+
+
+@functools.cache
+def _insert_statement(vendor: str) -> tuple[list[Field], str]:
+    """Every EmailDelivery column but the id, and their INSERT, built from the model so
+    that a new field needs nothing here. Names are the model's own, quoted; values are
+    parameters."""
+    meta, quote = EmailDelivery._meta, connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    key = quote(meta.get_field("idempotency_key").column)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    sql += f" ON CONFLICT ({key}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    return fields, sql
 
 
 def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
