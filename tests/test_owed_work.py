@@ -19,7 +19,9 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
+from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as BrokerError
+from kombu.transport.redis import PublishBatch
 
 from apps.commission import tasks as report_tasks
 from apps.commission.models import ReportRequest
@@ -375,7 +377,7 @@ def test_the_report_task_settles_its_requests_and_a_broker_away_leaves_the_email
     def broker_away(*args, **kwargs):
         raise BrokerError("Connection refused.")
 
-    monkeypatch.setattr(report_tasks.send_email_delivery, "delay", broker_away)
+    monkeypatch.setattr(report_tasks, "queue_email", broker_away)
     with (
         caplog.at_level(logging.WARNING, logger="core.enqueue"),
         django_capture_on_commit_callbacks(execute=True),
@@ -388,6 +390,7 @@ def test_the_report_task_settles_its_requests_and_a_broker_away_leaves_the_email
     assert request.status == ReportRequest.Status.BUILT
     assert request.delivery_id == outcome["delivery_id"]
     assert outcome["email"] in {"owed", "queued"}  # queued when the callback ran at commit
+    assert f"Could not queue email delivery {outcome['delivery_id']}" in caplog.text
     delivery = EmailDelivery.objects.get(pk=outcome["delivery_id"])
     assert delivery.status == Status.QUEUED
 
@@ -559,6 +562,33 @@ def test_a_lost_report_request_is_built_and_emailed_through_the_reconciler(worke
     )
     request.refresh_from_db()
     assert (request.status, request.requeues) == (ReportRequest.Status.BUILT, 1)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("batch_fails", [False, True], ids=["one-pipeline", "batch-fails"])
+def test_the_email_task_is_queued_in_one_pipeline_or_else_the_usual_way(
+    worker_pool, monkeypatch, batch_fails
+):
+    worker_pool.ensure("email")
+    delivery = new_delivery(f"queued-{batch_fails}")
+    flushes = []
+
+    def flush(batch, real=PublishBatch.flush):
+        flushes.append(batch)
+        if batch_fails:
+            raise BatchPublishError("pipeline failed")
+        return real(batch)
+
+    monkeypatch.setattr(PublishBatch, "flush", flush)
+    report_tasks.queue_email(delivery.pk)
+
+    wait_for(
+        lambda: EmailDelivery.objects.filter(pk=delivery.pk, status=Status.SENT).exists(),
+        what="the queued delivery to be sent",
+    )
+    assert flushes  # the batch was used
+    assert EmailDelivery.objects.get(pk=delivery.pk).attempts == 1
 
 
 @pytest.mark.django_db
