@@ -22,7 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Case, F, Field, Q, Value, When
+from django.db.models import Case, F, Field, Value, When
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
@@ -209,8 +209,30 @@ def describe_error(exc: BaseException) -> str:
 DUE_TOLERANCE = dt.timedelta(seconds=2)
 
 
-def _claim(delivery_id: int, task_id: str) -> bool:
-    """Atomically move the delivery to SENDING; False if it is not ours to send now.
+# Claiming a delivery: one statement that moves a due delivery to SENDING and returns
+# it. (The ORM takes an UPDATE and then a SELECT: a round trip more and three times
+# the CPU, on every email.)
+CLAIM_SQL = """
+    UPDATE mailing_emaildelivery
+    SET status = %(sending)s, sending_since = %(now)s, sending_task_id = %(task_id)s,
+        provider = %(provider)s, next_attempt_at = NULL, attempts = attempts + 1,
+        updated_at = %(now)s
+    WHERE id = %(id)s
+      AND (status = %(failed)s
+           OR (status IN (%(queued)s, %(retrying)s, %(unconfirmed)s)
+               AND next_attempt_at <= %(due_by)s))
+    RETURNING *
+"""
+# The statuses CLAIM_SQL treats as due when their time has come; FAILED is claimed
+# whenever asked (an operator's retry).
+assert {Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED} == EmailDelivery.SENDABLE - {
+    Status.FAILED
+}
+
+
+def _claim(delivery_id: int, task_id: str) -> EmailDelivery | None:
+    """Atomically move the delivery to SENDING and return it; None if it is not ours to
+    send now.
 
     Only a delivery that is due may be claimed, so a stray second message (one the
     reconciler queued while the broker still had the first) cannot start a second
@@ -219,25 +241,22 @@ def _claim(delivery_id: int, task_id: str) -> bool:
     died; the reconciler marks it unconfirmed first (apps.mailing.reconcile).
     """
     now = timezone.now()
-    return bool(
-        EmailDelivery.objects.filter(pk=delivery_id)
-        .filter(
-            Q(
-                status__in=EmailDelivery.SENDABLE - {Status.FAILED},
-                next_attempt_at__lte=now + DUE_TOLERANCE,
-            )
-            | Q(status=Status.FAILED)
-        )
-        .update(
-            status=Status.SENDING,
-            sending_since=now,
-            sending_task_id=task_id,
-            provider=configured_provider(),
-            next_attempt_at=None,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    )
+    at = connection.ops.adapt_datetimefield_value
+    params = {
+        "sending": Status.SENDING,
+        "now": at(now),
+        "task_id": task_id,
+        "provider": configured_provider(),
+        "id": delivery_id,
+        "failed": Status.FAILED,
+        "queued": Status.QUEUED,
+        "retrying": Status.RETRYING,
+        "unconfirmed": Status.UNCONFIRMED,
+        "due_by": at(now + DUE_TOLERANCE),
+    }
+    # Read to the end: SQLite finishes the UPDATE only then.
+    claimed = list(EmailDelivery.objects.raw(CLAIM_SQL, params))
+    return claimed[0] if claimed else None
 
 
 def wait_before_resending(backoff: Backoff, attempts: int) -> float | None:
@@ -297,13 +316,13 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     if parsed_id is None:
         raise PermanentEmailError(f"email delivery id must be a whole number, got {delivery_id!r}")
     delivery_id = parsed_id
-    # Claim first and read after: the usual case, a delivery that is due, takes two
-    # round trips; why a claim failed is only looked into when it did.
-    claimed = _claim(delivery_id, task_id)
-    delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
+    # The usual case, a delivery that is due, takes this one round trip; why a claim
+    # failed is only looked into when it did.
+    delivery = _claim(delivery_id, task_id)
     if delivery is None:
-        raise PermanentEmailError(f"no email delivery with id {delivery_id}")
-    if not claimed:
+        delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
+        if delivery is None:
+            raise PermanentEmailError(f"no email delivery with id {delivery_id}")
         if delivery.status == Status.SENDING and task_id and delivery.sending_task_id == task_id:
             _previous_run_died(delivery, task_id, backoff)
         if delivery.has_left:
