@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import BatchPublishError
 
@@ -180,6 +180,17 @@ def _store_report(report: CommissionReport) -> CommissionReport:
     return stored
 
 
+# Written out: the ORM took four times as long to build this UPDATE as to run it, on
+# every report.
+FINISH_REQUESTS_SQL = """
+    UPDATE commission_reportrequest
+    SET status = %(status)s, delivery_id = %(delivery_id)s, last_error = %(error)s,
+        finished_at = %(now)s
+    WHERE manager_id = %(manager_id)s AND period = %(period)s
+      AND resend_key = %(resend_key)s AND status = %(queued)s
+"""
+
+
 def finish_requests(
     manager_id: int,
     period: str,
@@ -193,12 +204,19 @@ def finish_requests(
     Matched by what the report task is given (manager, month, resend key), so a
     report asked for twice, or queued again by the reconciler, settles every request.
     """
-    return ReportRequest.objects.filter(
-        manager_id=manager_id,
-        period=period,
-        resend_key=resend_key or "",
-        status=ReportRequest.Status.QUEUED,
-    ).update(status=status, delivery=delivery, last_error=error, finished_at=timezone.now())
+    params = {
+        "status": status,
+        "delivery_id": delivery.pk if delivery else None,
+        "error": error,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+        "manager_id": manager_id,
+        "period": period,
+        "resend_key": resend_key or "",
+        "queued": ReportRequest.Status.QUEUED,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(FINISH_REQUESTS_SQL, params)
+        return cursor.rowcount
 
 
 ReportEnqueue = Callable[[int, str, str | None], object]
