@@ -167,17 +167,38 @@ def prepare_report_email(
     return stored, delivery
 
 
+# The manager's report for the month, inserted or replacing the one stored: one
+# statement (update_or_create takes a transaction, a locking read and a savepoint, seven
+# round trips; bulk_create's upsert, the same SQL, took three times the CPU to build).
+STORE_REPORT_SQL = """
+    INSERT INTO commission_commissionreport
+        (manager_id, period, subject, body_text, body_html, data, generated_at)
+    VALUES (%(manager_id)s, %(period)s, %(subject)s, %(body_text)s, %(body_html)s, %(data)s,
+            %(now)s)
+    ON CONFLICT (manager_id, period) DO UPDATE
+    SET subject = EXCLUDED.subject, body_text = EXCLUDED.body_text,
+        body_html = EXCLUDED.body_html, data = EXCLUDED.data,
+        generated_at = EXCLUDED.generated_at
+    RETURNING id
+"""
+
+
 def _store_report(report: CommissionReport) -> CommissionReport:
-    """Insert the manager's report for the month, or replace the one stored: one
-    INSERT ... ON CONFLICT DO UPDATE (update_or_create takes a transaction, a locking
-    read and a savepoint, seven round trips for every report)."""
-    [stored] = CommissionReport.objects.bulk_create(
-        [report],
-        update_conflicts=True,
-        unique_fields=["manager", "period"],
-        update_fields=["subject", "body_text", "body_html", "data", "generated_at"],
-    )
-    return stored
+    report.generated_at = timezone.now()
+    params = {
+        "manager_id": report.manager_id,
+        "period": report.period,
+        "subject": report.subject,
+        "body_text": report.body_text,
+        "body_html": report.body_html,
+        "data": CommissionReport._meta.get_field("data").get_db_prep_save(report.data, connection),
+        "now": connection.ops.adapt_datetimefield_value(report.generated_at),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(STORE_REPORT_SQL, params)
+        [report.pk] = cursor.fetchone()
+    report._state.adding, report._state.db = False, connection.alias
+    return report
 
 
 # Written out: the ORM took four times as long to build this UPDATE as to run it, on
