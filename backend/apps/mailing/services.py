@@ -22,7 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Case, F, Field, Value, When
+from django.db.models import Field
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
@@ -376,6 +376,23 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     return "sent"
 
 
+# Written out: the ORM took three times as long to build this UPDATE as to run it, on
+# every email. A status that has left (EmailDelivery.GONE) stays as it is.
+RECORD_SENT_SQL = """
+    UPDATE mailing_emaildelivery
+    SET status = CASE
+            WHEN status IN (%(sent)s, %(deferred)s, %(delivered)s, %(bounced)s,
+                            %(rejected)s, %(complained)s) THEN status
+            ELSE %(sent)s
+        END,
+        provider_message_id = %(message_id)s, sent_at = %(now)s, last_error = '',
+        updated_at = %(now)s
+    WHERE id = %(id)s
+"""
+GONE_PARAMS = {status.name.lower(): status.value for status in EmailDelivery.GONE}
+assert set(GONE_PARAMS) == {"sent", "deferred", "delivered", "bounced", "rejected", "complained"}
+
+
 def record_sent(delivery_id: int, message_id: str, *, tries: int = 3, pause: float = 1.0) -> None:
     """Record that the provider accepted the message; it must not be sent again.
 
@@ -386,17 +403,12 @@ def record_sent(delivery_id: int, message_id: str, *, tries: int = 3, pause: flo
     """
     for attempt in range(1, tries + 1):
         try:
-            now = timezone.now()
-            EmailDelivery.objects.filter(pk=delivery_id).update(
-                status=Case(
-                    When(status__in=EmailDelivery.GONE, then=F("status")),
-                    default=Value(Status.SENT),
-                ),
-                provider_message_id=message_id,
-                sent_at=now,
-                last_error="",
-                updated_at=now,
-            )
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    RECORD_SENT_SQL,
+                    {**GONE_PARAMS, "id": delivery_id, "message_id": message_id, "now": now},
+                )
             return
         except (OperationalError, InterfaceError):
             if attempt == tries:
