@@ -6,15 +6,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from babel import Locale
 from babel.messages.extract import extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from babel.numbers import parse_pattern
+from django.conf import settings as django_settings
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.accounts.languages import preferred_language
 from apps.commission import tasks
+from apps.commission.money import to_money
 from apps.commission.periods import Period
+from apps.commission.report import formats
 from apps.commission.report.figures import build_report
 from apps.commission.report.render import render_csv, render_text, report_subject
 from apps.commission.services import record_deal
@@ -200,3 +205,24 @@ def entries(catalog) -> set[tuple]:
 def test_the_catalogs_are_never_committed():
     assert "*.mo" in (REPO / ".gitignore").read_text().split()
     assert "**/*.mo" in (REPO / ".dockerignore").read_text().split()
+
+
+# Amounts that exercise grouping, rounding to cents, zero and negative zero.
+AMOUNTS = [
+    Decimal(text)
+    for text in [
+        *("0", "-0.00", "0.004", "-0.004", "0.005", "1", "-1", "12.5", "999.995"),
+        *("1000", "-1234.56", "1234567.891", "-98765432.10", "1000000000000.01"),
+    ]
+]
+
+
+@pytest.mark.parametrize("language", [code for code, _ in django_settings.LANGUAGES])
+def test_amounts_read_exactly_as_babel_writes_them_in_every_language(language):
+    locale = Locale.parse(translation.to_locale(language))
+    plain, signed = parse_pattern("#,##0.00"), parse_pattern("+#,##0.00;-#,##0.00")
+    with translation.override(language):
+        for value in AMOUNTS:
+            cents = to_money(value)
+            assert formats.amount(value) == plain.apply(cents, locale)
+            assert formats.change(value) == (signed if cents else plain).apply(cents, locale)
