@@ -3,14 +3,16 @@
 Its manager stores each result with get_or_create and then save(): a SELECT, then an
 INSERT in a transaction of its own (and an UPDATE too for a task that already has a
 row, a retry), for every task. Here the same row is written with one
-INSERT ... ON CONFLICT (task_id) DO UPDATE: the same fields with the same values, the
-first write's date_created kept. Reading, expiring and forgetting results are
-django-celery-results' own (settings: CELERY_RESULT_BACKEND).
+INSERT ... ON CONFLICT (task_id) DO UPDATE (core.upsert): the same fields with the same
+values, the first write's date_created kept. Reading, expiring and forgetting results
+are django-celery-results' own (settings: CELERY_RESULT_BACKEND).
 """
 
 from django_celery_results.backends.database import DatabaseBackend as StoredResults
 from django_celery_results.managers import TaskResultManager
 from django_celery_results.models import TaskResult
+
+from core import upsert
 
 # Every column a store writes; date_done is set on each write (auto_now).
 WRITTEN = (
@@ -47,9 +49,7 @@ class OneStatementTaskResults(TaskResultManager):
             content_type=content_type,
             **fields,
         )
-        self.using(using).bulk_create(
-            [row], update_conflicts=True, unique_fields=["task_id"], update_fields=WRITTEN
-        )
+        upsert.insert(row, unique="task_id", update=WRITTEN, using=using)
         return row
 
 

@@ -4,7 +4,6 @@ Plain functions; apps.mailing.tasks wraps them with the retry policy.
 """
 
 import datetime as dt
-import functools
 import logging
 import smtplib
 import time
@@ -22,10 +21,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Field
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
+from core import upsert
 from core.validators import parse_id
 
 from .connection import provider_connection
@@ -82,7 +81,9 @@ def create_delivery(
         "metadata": metadata or {},
     }
     delivery = EmailDelivery(idempotency_key=idempotency_key, **content)
-    if _insert(delivery):
+    # One statement, and no savepoint inside the report's transaction: a taken key is
+    # no error, so it leaves the transaction usable.
+    if upsert.insert(delivery, unique="idempotency_key"):
         return delivery, True
     # The key exists: this is the delivery asked for again.
     delivery = EmailDelivery.objects.get(idempotency_key=idempotency_key)
@@ -92,42 +93,6 @@ def create_delivery(
         )
         delivery.refresh_from_db()
     return delivery, False
-
-
-def _insert(delivery: EmailDelivery) -> bool:
-    """Insert the delivery unless its key is taken; True (and its pk set) if inserted.
-
-    One INSERT ... ON CONFLICT DO NOTHING: a taken key is no error, so inside a
-    caller's transaction no savepoint is needed to keep that transaction usable (a
-    savepoint around a plain INSERT cost two round trips more for every report).
-    """
-    fields, sql = _insert_statement(connection.vendor)
-    values = [
-        field.get_db_prep_save(field.pre_save(delivery, True), connection) for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    delivery.pk = row[0]
-    delivery._state.adding, delivery._state.db = False, connection.alias
-    return True
-
-
-@functools.cache
-def _insert_statement(vendor: str) -> tuple[list[Field], str]:
-    """Every EmailDelivery column but the id, and their INSERT, built from the model so
-    that a new field needs nothing here. Names are the model's own, quoted; values are
-    parameters."""
-    meta, quote = EmailDelivery._meta, connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    key = quote(meta.get_field("idempotency_key").column)
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    sql += f" ON CONFLICT ({key}) DO NOTHING RETURNING {quote(meta.pk.column)}"
-    return fields, sql
 
 
 def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:

@@ -1,0 +1,49 @@
+"""One model instance written with one INSERT ... ON CONFLICT, the statement built from
+the model's own fields, for the rows written once per task (a delivery, a task result).
+
+bulk_create writes the same SQL, but building it took as long as running it, on every
+task; and it cannot say whether a conflicting row was left alone (DO NOTHING) while
+returning the id of one that was inserted.
+"""
+
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+
+
+def insert(
+    obj: models.Model, *, unique: str, update: tuple[str, ...] = (), using: str | None = None
+) -> bool:
+    """Insert `obj`, or, when a row with the same `unique` field exists, update that
+    row's `update` fields (nothing with none). True, and obj.pk set, if a row was
+    inserted or updated; False if an existing row was left as it was."""
+    connection = connections[using or DEFAULT_DB_ALIAS]
+    fields, sql = _statement(type(obj), connection.alias, unique, update)
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding, obj._state.db = False, connection.alias
+    return True
+
+
+@functools.cache
+def _statement(
+    model: type[models.Model], alias: str, unique: str, update: tuple[str, ...]
+) -> tuple[list[models.Field], str]:
+    # Names are the model's own, quoted; values are parameters.
+    meta, quote = model._meta, connections[alias].ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    if update:
+        changed = (quote(meta.get_field(name).column) for name in update)
+        action = "DO UPDATE SET " + ", ".join(f"{name} = EXCLUDED.{name}" for name in changed)
+    else:
+        action = "DO NOTHING"
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    sql += f" ON CONFLICT ({quote(meta.get_field(unique).column)}) {action}"
+    return fields, f"{sql} RETURNING {quote(meta.pk.column)}"
