@@ -49,7 +49,7 @@ class OneStatementTaskResults(TaskResultManager):
             content_type=content_type,
             **fields,
         )
-        upsert.insert(row, unique="task_id", update=WRITTEN, using=using)
+        upsert.insert(row, unique=("task_id",), update=WRITTEN, using=using)
         return row
 
 

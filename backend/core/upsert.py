@@ -1,5 +1,6 @@
 """One model instance written with one INSERT ... ON CONFLICT, the statement built from
-the model's own fields, for the rows written once per task (a delivery, a task result).
+the model's own fields, for the rows written once per task (a delivery, a stored report,
+a task result).
 
 bulk_create writes the same SQL, but building it took as long as running it, on every
 task; and it cannot say whether a conflicting row was left alone (DO NOTHING) while
@@ -12,11 +13,15 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 
 
 def insert(
-    obj: models.Model, *, unique: str, update: tuple[str, ...] = (), using: str | None = None
+    obj: models.Model,
+    *,
+    unique: tuple[str, ...],
+    update: tuple[str, ...] = (),
+    using: str | None = None,
 ) -> bool:
-    """Insert `obj`, or, when a row with the same `unique` field exists, update that
-    row's `update` fields (nothing with none). True, and obj.pk set, if a row was
-    inserted or updated; False if an existing row was left as it was."""
+    """Insert `obj`, or, when a row with the same `unique` fields (a unique constraint's)
+    exists, update that row's `update` fields (nothing with none). True, and obj.pk
+    set, if a row was inserted or updated; False if an existing row was left as it was."""
     connection = connections[using or DEFAULT_DB_ALIAS]
     fields, sql = _statement(type(obj), connection.alias, unique, update)
     values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
@@ -32,7 +37,7 @@ def insert(
 
 @functools.cache
 def _statement(
-    model: type[models.Model], alias: str, unique: str, update: tuple[str, ...]
+    model: type[models.Model], alias: str, unique: tuple[str, ...], update: tuple[str, ...]
 ) -> tuple[list[models.Field], str]:
     # Names are the model's own, quoted; values are parameters.
     meta, quote = model._meta, connections[alias].ops.quote_name
@@ -45,5 +50,6 @@ def _statement(
     else:
         action = "DO NOTHING"
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    sql += f" ON CONFLICT ({quote(meta.get_field(unique).column)}) {action}"
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
+    sql += f" ON CONFLICT ({conflict}) {action}"
     return fields, f"{sql} RETURNING {quote(meta.pk.column)}"

@@ -83,7 +83,7 @@ def create_delivery(
     delivery = EmailDelivery(idempotency_key=idempotency_key, **content)
     # One statement, and no savepoint inside the report's transaction: a taken key is
     # no error, so it leaves the transaction usable.
-    if upsert.insert(delivery, unique="idempotency_key"):
+    if upsert.insert(delivery, unique=("idempotency_key",)):
         return delivery, True
     # The key exists: this is the delivery asked for again.
     delivery = EmailDelivery.objects.get(idempotency_key=idempotency_key)
