@@ -4,13 +4,18 @@ requests: Celery's Django fixup no longer closes them around every task."""
 import json
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from celery.signals import task_postrun, task_prerun
 from django.db import connection
 
 from apps.commission.models import Team
+from apps.commission.report.request import load_report_request
+from apps.mailing.models import EmailDelivery
+from apps.mailing.services import _claim, create_delivery
 from core import worker_db
 from core.celery import app
+from tests.factories import TeamFactory, UserFactory
 from tests.support.fresh_python import fresh_python
 
 
@@ -93,3 +98,40 @@ def test_a_statement_run_six_times_is_prepared_on_postgresql():
         )
         [(prepared,)] = cursor.fetchall()
     assert prepared == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_whole_row_reads_survive_a_column_added_by_a_migration_meanwhile():
+    """A deployment migrates while the old workers still run: their prepared statements
+    must keep working, which a `SELECT *` (its result changes shape) would not."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    manager = TeamFactory(manager=UserFactory(username="migrating")).manager
+    delivery, _ = create_delivery(
+        idempotency_key="test:migrating", to_email="boss@example.com", subject="S", body_text="B"
+    )
+
+    def claim_and_load():
+        EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.FAILED)
+        assert _claim(delivery.pk, "task") is not None
+        assert load_report_request(manager.pk, None)[0] == manager
+
+    for _ in range(6):  # prepared for the sixth
+        claim_and_load()
+    database = connection.settings_dict
+    with psycopg.connect(
+        dbname=database["NAME"],
+        user=database["USER"],
+        password=database["PASSWORD"],
+        host=database["HOST"],
+        port=database["PORT"],
+        autocommit=True,
+    ) as migration:
+        tables = ("mailing_emaildelivery", "accounts_user")
+        for table in tables:
+            migration.execute(f"ALTER TABLE {table} ADD COLUMN added_meanwhile integer")
+        try:
+            claim_and_load()
+        finally:
+            for table in tables:
+                migration.execute(f"ALTER TABLE {table} DROP COLUMN added_meanwhile")

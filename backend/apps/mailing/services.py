@@ -186,7 +186,7 @@ CLAIM_SQL = """
       AND (status = %(failed)s
            OR (status IN (%(queued)s, %(retrying)s, %(unconfirmed)s)
                AND next_attempt_at <= %(due_by)s))
-    RETURNING *
+    RETURNING {columns}
 """
 # The statuses CLAIM_SQL treats as due when their time has come; FAILED is claimed
 # whenever asked (an operator's retry).
@@ -220,7 +220,8 @@ def _claim(delivery_id: int, task_id: str) -> EmailDelivery | None:
         "due_by": at(now + DUE_TOLERANCE),
     }
     # Read to the end: SQLite finishes the UPDATE only then.
-    claimed = list(EmailDelivery.objects.raw(CLAIM_SQL, params))
+    sql = CLAIM_SQL.format(columns=upsert.columns(EmailDelivery))
+    claimed = list(EmailDelivery.objects.raw(sql, params))
     return claimed[0] if claimed else None
 
 

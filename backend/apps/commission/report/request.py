@@ -5,6 +5,7 @@ import re
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from core import upsert
 from core.validators import parse_id
 
 from ..periods import InvalidPeriod, Period, month_to_date, parse_period
@@ -20,7 +21,7 @@ RESEND_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # One query for both questions: who, and do they manage a team. Written out: the ORM's
 # Exists() annotation took four times as long to build as the query takes to run.
 MANAGER_SQL = """
-    SELECT u.*,
+    SELECT {columns},
            EXISTS (SELECT 1 FROM commission_team t WHERE t.manager_id = u.id) AS manages_a_team
     FROM accounts_user u
     WHERE u.id = %s
@@ -47,7 +48,9 @@ def load_report_request(
     manager_id = parse_id(user_id)
     if manager_id is None:
         raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
-    manager = next(iter(get_user_model().objects.raw(MANAGER_SQL, [manager_id])), None)
+    user = get_user_model()
+    sql = MANAGER_SQL.format(columns=upsert.columns(user, prefix="u."))
+    manager = next(iter(user.objects.raw(sql, [manager_id])), None)
     if manager is None:
         raise ReportRequestError(f"no user with id {user_id}")
     if not manager.manages_a_team:
