@@ -55,15 +55,11 @@ def _statement(
     return fields, f"{sql} RETURNING {quote(meta.pk.column)}"
 
 
-def columns(model: type[models.Model], prefix: str = "", using: str | None = None) -> str:
+@functools.cache
+def columns(model: type[models.Model], prefix: str = "") -> str:
     """Every column of `model` by name ('u."id", u."email", ...'), for a written-out
     statement that reads whole rows. Not `*`: PostgreSQL refuses to run a prepared
     statement whose result would change shape, as `*` does when a migration adds a
     column while workers are running."""
-    return _columns(model, prefix, using or DEFAULT_DB_ALIAS)
-
-
-@functools.cache
-def _columns(model: type[models.Model], prefix: str, alias: str) -> str:
-    quote = connections[alias].ops.quote_name
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     return ", ".join(prefix + quote(field.column) for field in model._meta.concrete_fields)
