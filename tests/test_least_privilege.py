@@ -8,6 +8,7 @@ import pytest
 import requests
 from django.views.debug import get_default_exception_reporter_filter
 
+from tests.support.admin import offered_actions, staff_user
 from tests.support.flower import FLOWER_CONFIG, FlowerProcess
 from tests.support.fresh_python import printed_json
 
@@ -114,28 +115,6 @@ def test_development_flower_may_act_and_take_any_password(monkeypatch):
 
 # ADMIN ACTIONS: EACH BEHIND ITS OWN PERMISSION
 # ------------------------------------------------------------------------------
-
-
-def staff_user(*permissions: str):
-    """A staff user with these permissions ("app_label.codename")."""
-    from django.contrib.auth.models import Permission
-
-    from tests.factories import UserFactory
-
-    user = UserFactory(username=f"staff-{len(permissions)}", is_staff=True)
-    for permission in permissions:
-        app_label, codename = permission.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
-def offered_actions(client, url: str) -> set[str]:
-    response = client.get(url)
-    assert response.status_code == 200
-    form = response.context["action_form"]  # None when no action is offered
-    return {name for name, _ in form.fields["action"].choices} if form else set()
 
 
 @pytest.mark.django_db
