@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from celery.utils import uuid
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -26,6 +27,7 @@ from apps.taskops.errors import (
 from apps.taskops.models import TaskRetry
 from apps.taskops.services import retry_failed_task
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.admin import offered_actions
 from tests.support.fake_smtp import FakeSMTP
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
@@ -272,3 +274,27 @@ def test_stored_arguments_refuses_a_shortened_or_foreign_repr(task_args):
     )
     with pytest.raises(ArgumentsUnavailable, match="send it again by hand"):
         stored_arguments(result)
+
+
+@pytest.mark.django_db
+def test_nobody_deletes_a_retry_record_from_the_admin_not_even_a_superuser(admin_client):
+    """The row is what stops the same failure being retried a second time."""
+    retry = TaskRetry.objects.create(
+        original_task_id=uuid(), new_task_id=uuid(), task_name=REPORT_TASK, retried_by_name="t"
+    )
+    changelist = reverse("admin:taskops_taskretry_changelist")
+
+    assert "delete_selected" not in offered_actions(admin_client, changelist)
+    delete_page = reverse("admin:taskops_taskretry_delete", args=[retry.pk])
+    assert admin_client.post(delete_page, {"post": "yes"}).status_code == 403
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [retry.pk], "post": "yes"}
+    )
+
+    assert TaskRetry.objects.filter(pk=retry.pk).exists()
+    # And the failure it retried is still refused a second retry.
+    failure = TaskResult.objects.create(
+        task_id=retry.original_task_id, task_name=REPORT_TASK, status="FAILURE", meta="{}"
+    )
+    with pytest.raises(AlreadyRetried):
+        retry_failed_task(failure, retried_by_name="t")

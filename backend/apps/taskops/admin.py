@@ -140,3 +140,7 @@ class TaskRetryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    # Not even a superuser: the row is what stops the same failure being retried twice.
+    def has_delete_permission(self, request, obj=None):
+        return False
