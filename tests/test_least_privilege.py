@@ -133,6 +133,12 @@ def test_development_flower_may_act_and_take_any_password(monkeypatch):
             ["commission.view_team", "commission.change_team"],
             "commission.request_report",
         ),
+        (
+            "/admin/django_celery_beat/periodictask/",
+            "run_tasks",
+            ["django_celery_beat.view_periodictask", "django_celery_beat.change_periodictask"],
+            "taskops.run_scheduled_task",
+        ),
     ],
 )
 def test_admin_actions_that_send_need_their_own_permission(

@@ -133,7 +133,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.commission",
     "apps.mailing",
-    # After django_celery_results: replaces its task result admin.
+    # After django_celery_beat and django_celery_results: replaces their admins for
+    # periodic tasks and task results.
     "apps.taskops",
 ]
 

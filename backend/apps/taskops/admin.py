@@ -8,6 +8,8 @@ from django_celery_results.models import TaskResult
 
 from core.admin_confirm import confirmation_page, confirmed
 
+# Registers the periodic tasks admin (django-celery-beat's, with permissions and a log).
+from . import schedule_admin  # noqa: F401
 from .arguments import decode_json, stored_arguments
 from .errors import ArgumentsUnavailable, NeedsConfirmation, RetryRefused
 from .models import TaskRetry

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 
 class TaskRetry(models.Model):
@@ -37,3 +38,18 @@ class TaskRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} {self.original_task_id} -> {self.new_task_id}"
+
+
+class ScheduledTask(PeriodicTask):
+    """django-celery-beat's periodic task, to carry the permission to run one now.
+
+    A proxy: no table, and the permission shows next to what it is about, under this
+    app, where the other task operations' permissions are. No default permissions: the
+    periodic task's own view/add/change/delete are the ones the admin asks for.
+    """
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        permissions = [("run_scheduled_task", "Can run scheduled tasks now")]
+        verbose_name = "scheduled task"
