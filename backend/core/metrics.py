@@ -1,4 +1,5 @@
-"""GET /metrics: how much work the system still owes, and how old the oldest is.
+"""GET /metrics: how much work the system still owes, and how old the oldest is; how
+many tracking-webhook posts were refused.
 
 Prometheus text format, computed from the database at each scrape (a few indexed
 queries). The figure to alert on is commission_owed_oldest_age_seconds: everything
@@ -11,7 +12,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
@@ -59,6 +60,20 @@ class OwedWorkCollector:
 
 registry = CollectorRegistry(auto_describe=False)
 registry.register(OwedWorkCollector())
+
+# Counted in the process that refused the post (prometheus_client without its
+# multiprocess mode): gunicorn runs several, a scrape reads whichever answers, so the
+# series can step down between scrapes (a "reset" to Prometheus). It tells that posts
+# are being refused and roughly how fast, not an exact total.
+WEBHOOK_REFUSAL_REASONS = ("credentials", "too_large", "malformed")
+webhook_refused = Counter(
+    "commission_webhook_refused",
+    "Tracking-webhook posts refused, by reason (in this web process).",
+    labelnames=["reason"],
+    registry=registry,
+)
+for reason in WEBHOOK_REFUSAL_REASONS:
+    webhook_refused.labels(reason)  # every series exists from the start, at 0
 
 
 @never_cache

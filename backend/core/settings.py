@@ -296,6 +296,10 @@ if any(":" not in secret for secret in webhook_secrets):
     )
 if webhook_secrets:
     ANYMAIL["WEBHOOK_SECRET"] = webhook_secrets
+# A tracking post larger than this is refused (413) before its body is read; no
+# provider's event batch comes near it, and it stays below DATA_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB), whose refusal Django logs at ERROR.
+TRACKING_WEBHOOK_MAX_BYTES = 1024 * 1024
 
 # CELERY
 # ------------------------------------------------------------------------------
