@@ -5,10 +5,15 @@ Prometheus text format, computed from the database at each scrape (a few indexed
 queries). The figure to alert on is commission_owed_oldest_age_seconds: everything
 owed normally goes out within minutes, so an old item means something nothing is
 repairing by itself (see the README's alert rule).
+
+Who may scrape: with METRICS_TOKEN set, only `Authorization: Bearer <token>` (401
+otherwise); without it, anyone in development and nobody in production (404: not
+configured, not served).
 """
 
+from django.conf import settings
 from django.db.models import Min, QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -18,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+from core.http_auth import bearer_token_matches
 
 
 class OwedWorkCollector:
@@ -79,4 +85,12 @@ for reason in WEBHOOK_REFUSAL_REASONS:
 @never_cache
 @require_GET
 def metrics(request):
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.IS_PRODUCTION:
+            raise Http404("METRICS_TOKEN is not set: /metrics is not served in production")
+    elif not bearer_token_matches(request, token):
+        response = HttpResponse("a bearer token is required", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Owed work for Prometheus: counts and the oldest item's age, refused webhook posts
-    # (no personal data).
+    # (no personal data); a bearer token (METRICS_TOKEN), and not served in production
+    # without one.
     path("metrics", metrics.metrics, name="metrics"),
     # The provider's tracking webhook: /anymail/<esp>/tracking/, basic auth
     # (ANYMAIL_WEBHOOK_SECRET) checked before the body is read; only the configured
