@@ -6,15 +6,19 @@ anymail/webhooks/postmark.py turns into the normalized events our receiver gets.
 """
 
 import base64
+import json
 import logging
 import uuid
 
 import pytest
 from django.core import mail
+from prometheus_client.parser import text_string_to_metric_families
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery, record_sent, send_delivery
 from apps.mailing.tasks import email_backoff
+from tests.support.fake_sentry import FakeSentry
+from tests.support.fresh_python import printed_json
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +140,7 @@ def test_event_without_the_right_credentials_is_refused_and_changes_nothing(clie
 
     response = post(client, bounce_event(delivery), **headers)
 
-    assert response.status_code in (400, 401)
+    assert response.status_code == 401
     assert snapshot(delivery) == before
 
 
@@ -317,3 +321,232 @@ def test_the_send_records_its_provider(settings):
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.provider) == (Status.SENT, "test")
+
+
+# ANONYMOUS TRAFFIC: REFUSED CHEAPLY AND QUIETLY
+# ------------------------------------------------------------------------------
+# A post without the credentials, too large or not the provider's JSON is refused
+# before Anymail sees it: one WARNING line, one count by reason on /metrics, never an
+# ERROR (which Sentry would turn into an event: anyone could spend its quota).
+
+REASONS = ("credentials", "too_large", "malformed")
+THREE_MB = 3 * 1024 * 1024
+
+
+def refusals(client) -> dict[str, float]:
+    """commission_webhook_refused_total by reason, as /metrics shows it."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    counts = {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if sample.name == "commission_webhook_refused_total"
+    }
+    assert set(counts) == set(REASONS)
+    return counts
+
+
+def warnings_and_worse(caplog) -> list[tuple[str, str]]:
+    return [(r.name, r.levelname) for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.fixture
+def metrics_open(settings):
+    """/metrics as development serves it: no token."""
+    settings.METRICS_TOKEN = ""
+    settings.IS_PRODUCTION = False
+
+
+@pytest.mark.usefixtures("metrics_open")
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "reason"),
+    [
+        ({}, None, 401, "credentials"),
+        (auth("postmark-hook:wrong-password"), None, 401, "credentials"),
+        (auth("someone:" + SECRET.split(":")[1]), None, 401, "credentials"),
+        ({"HTTP_AUTHORIZATION": "Basic not*base64"}, None, 401, "credentials"),
+        ({"HTTP_AUTHORIZATION": "Bearer " + SECRET}, None, 401, "credentials"),
+        (auth(), "x" * THREE_MB, 413, "too_large"),
+        ({}, "x" * THREE_MB, 401, "credentials"),
+        (auth(), "[" * 100_000, 400, "malformed"),
+        ({}, "[" * 100_000, 401, "credentials"),
+        (auth(), "not json", 400, "malformed"),
+        (auth(), b"\xff\xfe{}", 400, "malformed"),
+        (auth(), "[]", 400, "malformed"),
+    ],
+    ids=[
+        "no credentials",
+        "wrong password",
+        "wrong user",
+        "basic auth not base64",
+        "the secret as a bearer token",
+        "3 MB with credentials",
+        "3 MB without credentials",
+        "deeply nested with credentials",
+        "deeply nested without credentials",
+        "not JSON",
+        "not UTF-8",
+        "an array where Postmark posts an object",
+    ],
+)
+def test_a_refused_post_is_one_warning_and_one_count(client, caplog, headers, body, status, reason):
+    delivery = sent_delivery()
+    before, counted = snapshot(delivery), refusals(client)
+    if body is None:
+        body = json.dumps(bounce_event(delivery))
+
+    with caplog.at_level(logging.INFO):
+        response = client.post(URL, body, content_type="application/json", **headers)
+
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith("Basic ")
+    assert snapshot(delivery) == before
+    assert warnings_and_worse(caplog) == [("apps.mailing.webhooks", "WARNING")]
+    assert f"Tracking webhook refused ({reason})" in caplog.text
+    after = refusals(client)
+    assert {r: after[r] - counted[r] for r in REASONS} == {r: int(r == reason) for r in REASONS}
+
+
+@pytest.mark.usefixtures("metrics_open")
+def test_an_accepted_event_logs_no_warning_and_counts_no_refusal(client, caplog):
+    delivery = sent_delivery()
+    counted = refusals(client)
+
+    with caplog.at_level(logging.INFO):
+        response = post(client, delivery_event(delivery), **auth())
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == Status.DELIVERED
+    assert warnings_and_worse(caplog) == []
+    assert refusals(client) == counted
+
+
+def test_a_body_of_the_size_limit_is_read_and_one_byte_more_is_not(client, settings):
+    settings.TRACKING_WEBHOOK_MAX_BYTES = 64 * 1024
+    delivery = sent_delivery()
+    event = json.dumps(delivery_event(delivery))
+    padded = event + " " * (settings.TRACKING_WEBHOOK_MAX_BYTES - len(event))
+
+    too_large = client.post(URL, padded + " ", content_type="application/json", **auth())
+    delivery.refresh_from_db()
+    assert (too_large.status_code, delivery.status) == (413, Status.SENT)
+
+    at_limit = client.post(URL, padded, content_type="application/json", **auth())
+    delivery.refresh_from_db()
+    assert (at_limit.status_code, delivery.status) == (200, Status.DELIVERED)
+
+
+def test_no_more_than_the_declared_length_is_read(client):
+    """A sender that declares less than it sends: Django reads only the declared bytes
+    (the rest would make the JSON invalid), so a body can never exceed the checked size."""
+    delivery = sent_delivery()
+    event = json.dumps(delivery_event(delivery)).encode()
+
+    response = client.post(
+        URL,
+        event + b"x" * THREE_MB,
+        content_type="application/json",
+        CONTENT_LENGTH=str(len(event)),
+        **auth(),
+    )
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == Status.DELIVERED
+
+
+def test_a_body_without_a_declared_length_is_read_as_empty(client, caplog):
+    """As a chunked request reaches Django under gunicorn: no Content-Length, nothing read."""
+    delivery = sent_delivery()
+
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            URL,
+            json.dumps(delivery_event(delivery)) + "x" * THREE_MB,
+            content_type="application/json",
+            CONTENT_LENGTH="",
+            **auth(),
+        )
+
+    assert response.status_code == 400
+    assert "Tracking webhook refused (malformed): not JSON" in caplog.text
+
+
+@pytest.mark.usefixtures("metrics_open")
+def test_anymails_own_check_behind_ours_is_also_a_quiet_refusal(client, settings, caplog):
+    """Mailgun signs its posts: the right basic auth with a wrong signature fails
+    Anymail's check (a SuspiciousOperation Django would log at ERROR): one WARNING."""
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": "key-signing"}
+    counted = refusals(client)
+    event = {
+        "signature": {"timestamp": "1759298407", "token": "a" * 50, "signature": "0" * 64},
+        "event-data": {"event": "delivered", "timestamp": 1759298407.1, "recipient": "x@y.org"},
+    }
+
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            "/anymail/mailgun/tracking/", event, content_type="application/json", **auth()
+        )
+
+    assert response.status_code == 400
+    assert warnings_and_worse(caplog) == [("apps.mailing.webhooks", "WARNING")]
+    assert "Tracking webhook refused (credentials)" in caplog.text
+    assert refusals(client)["credentials"] == counted["credentials"] + 1
+
+
+REFUSED_UNDER_SENTRY = """
+import base64, json, logging, sentry_sdk, django
+django.setup()
+from django.test import Client
+
+client, url = Client(), "/anymail/postmark/tracking/"
+def basic(secret):
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
+right, wrong = basic("hook:secret-password"), basic("hook:wrong")
+posts = [
+    ({}, "{}"), (wrong, "{}"), (right, "x" * 3_000_000), ({}, "x" * 3_000_000),
+    (right, "[" * 100_000), ({}, "[" * 100_000), (right, "not json"),
+]
+statuses = [
+    client.post(url, body, content_type="application/json", **headers).status_code
+    for headers, body in posts
+]
+# What Django logs at ERROR for such posts when they reach it: ignored as well.
+logging.getLogger("django.security.AnymailWebhookValidationFailure").error("invalid basic auth")
+logging.getLogger("django.security.RequestDataTooBig").error("Request body exceeded")
+# An error of ours still arrives: the silence above is not a broken setup.
+logging.getLogger("apps.control").error("control event")
+sentry_sdk.flush(timeout=10)
+print(json.dumps(statuses))
+"""
+
+
+def test_refused_posts_never_reach_sentry(tmp_path):
+    with FakeSentry() as sentry:
+        statuses = printed_json(
+            REFUSED_UNDER_SENTRY,
+            SENTRY_DSN=sentry.dsn,
+            DJANGO_ALLOWED_HOSTS="testserver",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+            EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
+            EMAIL_TRACKING_ENABLED="True",
+            ANYMAIL_WEBHOOK_SECRET="hook:secret-password",
+        )
+        events = sentry.events()
+
+    assert statuses == [401, 401, 413, 401, 400, 401, 400]
+    assert [event["logentry"]["message"] for event in events] == ["control event"]
+    # The refusals were seen, as WARNING breadcrumbs of what came after.
+    refused = [
+        (crumb["level"], crumb["message"].split(":")[0])
+        for crumb in events[0]["breadcrumbs"]["values"]
+        if crumb["message"].startswith("Tracking webhook refused")
+    ]
+    assert sorted(refused) == sorted(
+        ("warning", f"Tracking webhook refused ({reason})")
+        for reason in ["credentials"] * 4 + ["too_large"] + ["malformed"] * 2
+    )

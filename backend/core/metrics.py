@@ -1,22 +1,29 @@
-"""GET /metrics: how much work the system still owes, and how old the oldest is.
+"""GET /metrics: how much work the system still owes, and how old the oldest is; how
+many tracking-webhook posts were refused.
 
 Prometheus text format, computed from the database at each scrape (a few indexed
 queries). The figure to alert on is commission_owed_oldest_age_seconds: everything
 owed normally goes out within minutes, so an old item means something nothing is
 repairing by itself (see the README's alert rule).
+
+Who may scrape: with METRICS_TOKEN set, only `Authorization: Bearer <token>` (401
+otherwise); without it, anyone in development and nobody in production (404: not
+configured, not served).
 """
 
+from django.conf import settings
 from django.db.models import Min, QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+from core.http_auth import bearer_token_matches
 
 
 class OwedWorkCollector:
@@ -60,8 +67,30 @@ class OwedWorkCollector:
 registry = CollectorRegistry(auto_describe=False)
 registry.register(OwedWorkCollector())
 
+# Counted in the process that refused the post (prometheus_client without its
+# multiprocess mode): gunicorn runs several, a scrape reads whichever answers, so the
+# series can step down between scrapes (a "reset" to Prometheus). It tells that posts
+# are being refused and roughly how fast, not an exact total.
+WEBHOOK_REFUSAL_REASONS = ("credentials", "too_large", "malformed")
+webhook_refused = Counter(
+    "commission_webhook_refused",
+    "Tracking-webhook posts refused, by reason (in this web process).",
+    labelnames=["reason"],
+    registry=registry,
+)
+for reason in WEBHOOK_REFUSAL_REASONS:
+    webhook_refused.labels(reason)  # every series exists from the start, at 0
+
 
 @never_cache
 @require_GET
 def metrics(request):
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.IS_PRODUCTION:
+            raise Http404("METRICS_TOKEN is not set: /metrics is not served in production")
+    elif not bearer_token_matches(request, token):
+        response = HttpResponse("a bearer token is required", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

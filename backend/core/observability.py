@@ -75,6 +75,12 @@ def init_sentry(
     # A request for a host not in ALLOWED_HOSTS is a probe or a misrouted request, not an
     # error of ours; Django answers 400 and logs it.
     ignore_logger("django.security.DisallowedHost")
+    # Anonymous traffic, logged by Django at ERROR: a webhook post that fails Anymail's
+    # credential check, a body over DATA_UPLOAD_MAX_MEMORY_SIZE. The tracking webhook
+    # refuses both itself with a WARNING (a breadcrumb, never an event) before Django
+    # would; these keep any other path from spending the Sentry quota on them.
+    ignore_logger("django.security.AnymailWebhookValidationFailure")
+    ignore_logger("django.security.RequestDataTooBig")
     task_failure.connect(report_final_failure, weak=False, dispatch_uid=__name__ + ".failure")
     task_postrun.connect(forget_task_run, weak=False, dispatch_uid=__name__ + ".postrun")
 

@@ -227,6 +227,16 @@ AXES_RESET_ON_SUCCESS = True
 # Lockouts are still logged; the start-up banner in every manage.py command is not.
 AXES_VERBOSE = False
 
+# /metrics: with a token only `Authorization: Bearer <token>` may scrape it; without
+# one it is open in development and not served in production (core/metrics.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if IS_PRODUCTION and METRICS_TOKEN and (len(METRICS_TOKEN) < 32 or "change-me" in METRICS_TOKEN):
+    raise environ.ImproperlyConfigured(
+        "METRICS_TOKEN must be a long random value (32 characters or more, no 'change-me') "
+        "when DJANGO_ENV=production; make one with python3 -c "
+        "'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+
 # Error reports and the debug page hide every setting that can carry a credential.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.observability.SecretSettingsFilter"
 
@@ -297,6 +307,10 @@ if any(":" not in secret for secret in webhook_secrets):
     )
 if webhook_secrets:
     ANYMAIL["WEBHOOK_SECRET"] = webhook_secrets
+# A tracking post larger than this is refused (413) before its body is read; no
+# provider's event batch comes near it, and it stays below DATA_UPLOAD_MAX_MEMORY_SIZE
+# (2.5 MB), whose refusal Django logs at ERROR.
+TRACKING_WEBHOOK_MAX_BYTES = 1024 * 1024
 
 # CELERY
 # ------------------------------------------------------------------------------

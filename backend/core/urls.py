@@ -14,9 +14,12 @@ urlpatterns = [
     # Probes for compose and load balancers: liveness, and readiness (database, broker).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Owed work for Prometheus: counts and the oldest item's age (no personal data).
+    # Owed work for Prometheus: counts and the oldest item's age, refused webhook posts
+    # (no personal data); a bearer token (METRICS_TOKEN), and not served in production
+    # without one.
     path("metrics", metrics.metrics, name="metrics"),
     # The provider's tracking webhook: /anymail/<esp>/tracking/, basic auth
-    # (ANYMAIL_WEBHOOK_SECRET); only the configured provider's, only with tracking on.
+    # (ANYMAIL_WEBHOOK_SECRET) checked before the body is read; only the configured
+    # provider's, only with tracking on.
     path("anymail/<str:provider>/tracking/", webhooks.tracking_webhook, name="tracking_webhook"),
 ]
