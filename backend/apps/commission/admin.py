@@ -4,8 +4,10 @@ from django.contrib import admin, messages
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
 
+from . import payouts
 from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
+from .money import format_money
 from .periods import default_period
 from .selectors import owed_report_requests, sent_report, stalled_report_requests
 from .services import record_deal, request_report
@@ -124,7 +126,8 @@ class CommissionInline(admin.StackedInline):
 
     model = Commission
     extra = 0
-    readonly_fields = ["rep", "amount", "rate", "earned_on"]
+    # The status too: it moves only by CommissionAdmin's actions, each with its permission.
+    readonly_fields = ["rep", "amount", "rate", "status", "earned_on"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -180,17 +183,21 @@ class DealAdmin(admin.ModelAdmin):
 
 @admin.register(Commission)
 class CommissionAdmin(admin.ModelAdmin):
-    """Commissions come with their deal (DealAdmin); here only the status moves."""
+    """Commissions come with their deal (DealAdmin) and are read-only here: the status
+    moves only by the two actions, each behind its own permission (apps.commission.payouts)."""
 
     list_display = ["deal", "rep", "amount", "rate", "status", "earned_on"]
     list_filter = ["status", "earned_on", "deal__team"]
     search_fields = ["deal__external_ref", "rep__username", "rep__last_name"]
     date_hierarchy = "earned_on"
     list_select_related = ["deal", "rep"]
-    readonly_fields = ["deal", "rep", "amount", "rate", "earned_on"]
     actions = ["mark_approved", "mark_paid"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # change_commission would let anyone set any status; the actions are the way.
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -198,19 +205,78 @@ class CommissionAdmin(admin.ModelAdmin):
         # the deal removes both.
         return False
 
-    @admin.action(description="Mark selected commissions approved")
-    def mark_approved(self, request, queryset):
-        updated = queryset.filter(status=Commission.Status.PENDING).update(
-            status=Commission.Status.APPROVED
-        )
-        self.message_user(request, f"{updated} commission(s) approved.", messages.SUCCESS)
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(payouts.APPROVE.permission)
 
-    @admin.action(description="Mark selected commissions paid")
-    def mark_paid(self, request, queryset):
-        updated = queryset.exclude(status=Commission.Status.PAID).update(
-            status=Commission.Status.PAID
+    def has_pay_permission(self, request) -> bool:
+        return request.user.has_perm(payouts.PAY.permission)
+
+    @admin.action(description="Approve selected commissions (asks first)", permissions=["approve"])
+    def mark_approved(self, request, queryset):
+        return self._move(
+            request,
+            queryset,
+            payouts.APPROVE,
+            action="mark_approved",
+            title="Approve {count} commission(s)?",
+            confirm_label="Yes, approve them",
         )
-        self.message_user(request, f"{updated} commission(s) marked paid.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected commissions paid (asks first)", permissions=["pay"])
+    def mark_paid(self, request, queryset):
+        return self._move(
+            request,
+            queryset,
+            payouts.PAY,
+            action="mark_paid",
+            title="Mark {count} commission(s) paid?",
+            confirm_label="Yes, mark them paid",
+        )
+
+    def _move(self, request, queryset, step, *, action: str, title: str, confirm_label: str):
+        field = f"confirm_{action}"
+        if confirmed(request, field):
+            self._report(request, payouts.move(step, queryset, by=request.user))
+            return None
+        planned = payouts.plan(step, queryset)
+        if not planned.moved:
+            self._report(request, planned)  # nothing to ask about: only the refusals
+            return None
+        currency = settings.COMMISSION_CURRENCY
+        left = f"Left as they are: {', '.join(planned.refused)}. " if planned.refused else ""
+        return confirmation_page(
+            self,
+            request,
+            action=action,
+            field=field,
+            selected=queryset.values_list("pk", flat=True),
+            title=title.format(count=len(planned.moved)),
+            intro=f"{len(planned.moved)} commission(s), {format_money(planned.total)} "
+            f"{currency} in all, will be {step.done}:",
+            items=[
+                f"{commission.deal.external_ref}: {format_money(commission.amount)} {currency} "
+                f"to {commission.rep}"
+                for commission in planned.moved
+            ],
+            note=f"{left}Each one is recorded in the admin log under your name; "
+            "nothing moves back.",
+            confirm_label=confirm_label,
+        )
+
+    def _report(self, request, moves: payouts.Moves) -> None:
+        if moves.moved:
+            self.message_user(
+                request,
+                f"{len(moves.moved)} commission(s) {moves.step.done}, "
+                f"{format_money(moves.total)} {settings.COMMISSION_CURRENCY} in all.",
+                messages.SUCCESS,
+            )
+        if moves.refused:
+            self.message_user(
+                request,
+                f"Not {moves.step.done}: {', '.join(moves.refused)}.",
+                messages.WARNING,
+            )
 
 
 @admin.register(CommissionReport)

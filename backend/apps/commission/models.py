@@ -138,6 +138,12 @@ class Commission(models.Model):
                 name="commission_status_valid",
             ),
         ]
+        # Two decisions, two permissions: whoever pays needs no right to approve
+        # (apps.commission.payouts moves the status, one step at a time).
+        permissions = [
+            ("approve_commission", "Can approve commissions"),
+            ("pay_commission", "Can mark commissions paid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.deal.external_ref} ({self.status})"
