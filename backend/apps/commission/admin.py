@@ -281,6 +281,9 @@ class CommissionAdmin(admin.ModelAdmin):
 
 @admin.register(CommissionReport)
 class CommissionReportAdmin(admin.ModelAdmin):
+    """Each manager's report as it was emailed: read-only, and never deleted (it is
+    what the email said)."""
+
     list_display = ["period", "manager", "subject", "generated_at"]
     list_filter = ["period"]
     search_fields = ["manager__username", "manager__email", "subject"]
@@ -290,11 +293,18 @@ class CommissionReportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(ReportRequest)
 class ReportRequestAdmin(admin.ModelAdmin):
     """Every report asked for, and whether it is still owed; read-only: the reconciler
-    and the report task move them."""
+    and the report task move them. Never deleted: they say who asked for which email,
+    and a monthly one is what keeps the schedule from sending a manager's month twice."""
 
     list_display = [
         "period",
@@ -316,6 +326,9 @@ class ReportRequestAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     # OwedWorkFilter's two choices.

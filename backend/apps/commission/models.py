@@ -152,8 +152,9 @@ class Commission(models.Model):
 class CommissionReport(models.Model):
     """The latest report built for a manager and month, as it was emailed."""
 
+    # PROTECT: deleting the manager must not take the record of what was emailed.
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="commission_reports"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commission_reports"
     )
     period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
     subject = models.CharField(max_length=255)
@@ -195,8 +196,9 @@ class ReportRequest(models.Model):
         BUILT = "built", "Built (email recorded)"
         REFUSED = "refused", "Refused"
 
+    # PROTECT: who asked for which report stays, whatever happens to the manager.
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_requests"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="report_requests"
     )
     period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
     resend_key = models.CharField(

@@ -8,6 +8,10 @@ from .selectors import owed_deliveries, stalled_deliveries
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
+    """Every email owed or sent; read-only, and never deleted: the row holds its
+    idempotency key, and without it the next request for that email sends a second
+    copy."""
+
     list_display = [
         "subject",
         "to_email",
@@ -45,6 +49,12 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     # OwedWorkFilter's two choices.
