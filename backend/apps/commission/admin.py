@@ -9,7 +9,7 @@ from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .money import format_money
 from .periods import default_period
-from .selectors import owed_report_requests, sent_report, stalled_report_requests
+from .selectors import ended_report_email, owed_report_requests, stalled_report_requests
 from .services import record_deal, request_report
 from .tasks import generate_and_send_commission_report
 
@@ -38,19 +38,23 @@ class TeamAdmin(admin.ModelAdmin):
     def send_last_month_report(self, request, queryset):
         period = default_period()
         managers = self._managers(queryset)
-        already = {manager: sent_report(manager, period) for manager in managers}
-        to_send = [manager for manager in managers if already[manager] is None]
+        ended = {manager: ended_report_email(manager, period) for manager in managers}
+        to_send = [manager for manager in managers if ended[manager] is None]
         if to_send:
             self._request(request, to_send, period, resend=False)
-        sent = [manager for manager in managers if already[manager] is not None]
-        if sent:
-            self.message_user(
-                request,
-                f"Not queued: the {period} report was already sent to "
-                + ", ".join(f"{manager.username} <{manager.email}>" for manager in sent)
-                + ". Use 'Email another copy of last month's report' to send it again.",
-                messages.INFO,
-            )
+        for left, what in ((True, "was already sent to"), (False, "email was cancelled for")):
+            named = [
+                f"{manager.username} <{manager.email}>"
+                for manager in managers
+                if ended[manager] is not None and ended[manager].has_left is left
+            ]
+            if named:
+                self.message_user(
+                    request,
+                    f"Not queued: the {period} report {what} {', '.join(named)}. "
+                    "Use 'Email another copy of last month's report' to send it again.",
+                    messages.INFO,
+                )
 
     @admin.action(
         description="Email another copy of last month's report (asks first)",
@@ -71,13 +75,19 @@ class TeamAdmin(admin.ModelAdmin):
                 "whether or not it was sent before:",
                 items=[
                     f"{manager.username} <{manager.email}>"
-                    + (" (already sent)" if sent_report(manager, period) else "")
+                    + self._ended_note(ended_report_email(manager, period))
                     for manager in managers
                 ],
                 note="The copy carries the numbers as they are now.",
                 confirm_label="Yes, email another copy",
             )
         self._request(request, managers, period, resend=True)
+
+    @staticmethod
+    def _ended_note(delivery) -> str:
+        if delivery is None:
+            return ""
+        return " (already sent)" if delivery.has_left else " (cancelled by an operator)"
 
     @staticmethod
     def _managers(queryset) -> list:
