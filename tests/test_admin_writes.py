@@ -42,7 +42,6 @@ def add_deal(admin_client, rep, **fields):
         "currency": "USD",
         "closed_on": "2024-06-15",
         "external_ref": "ADM-1",
-        "status": "pending",
         **fields,
     }
     return admin_client.post(DEAL_ADD, data)
@@ -57,14 +56,15 @@ def test_the_add_form_asks_for_no_team_and_offers_only_the_deployment_currency(a
 
     assert "team" not in form.fields
     assert list(form.fields["currency"].choices) == [("USD", "USD")]
-    assert form.fields["status"].initial == Commission.Status.PENDING
+    # A new commission is pending: approving and paying take their own permissions.
+    assert "status" not in form.fields
     assert not admin_client.get(DEAL_ADD).context["inline_admin_formsets"]
 
 
 def test_a_good_deal_gets_the_reps_team_on_the_closing_day_and_its_commission(
     admin_client, rep, north
 ):
-    response = add_deal(admin_client, rep, status="approved")
+    response = add_deal(admin_client, rep, status="paid")  # a forged field, ignored
 
     assert response.status_code == 302
     deal = Deal.objects.get(external_ref="ADM-1")
@@ -79,7 +79,7 @@ def test_a_good_deal_gets_the_reps_team_on_the_closing_day_and_its_commission(
         rep,
         Decimal("12.50"),
         Decimal("125.00"),
-        "approved",
+        "pending",
     )
     assert commission.earned_on == dt.date(2024, 6, 15)
     assert response["Location"] == reverse("admin:commission_deal_changelist")
@@ -125,12 +125,14 @@ def test_commissions_are_not_added_by_hand(admin_client):
     assert not changelist.context["has_add_permission"]
 
 
-def test_a_recorded_deal_is_read_only_and_its_commission_moves_only_in_status(admin_client, rep):
+def test_a_recorded_deal_and_its_commission_are_read_only(admin_client, rep):
     deal = record_deal(rep=rep, amount="1000", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
     commission = deal.commission
 
     change = admin_client.get(reverse("admin:commission_deal_change", args=[deal.pk]))
     assert not change.context["adminform"].form.fields  # every deal field is read-only
+    [inline] = change.context["inline_admin_formsets"]
+    assert "status" in inline.readonly_fields
     admin_client.post(
         reverse("admin:commission_deal_change", args=[deal.pk]),
         {
@@ -140,29 +142,34 @@ def test_a_recorded_deal_is_read_only_and_its_commission_moves_only_in_status(ad
             "commission-INITIAL_FORMS": "1",
             "commission-0-id": commission.pk,
             "commission-0-deal": deal.pk,
-            "commission-0-status": "pending",
+            "commission-0-status": "paid",
         },
     )
     deal.refresh_from_db()
-    assert (deal.amount, deal.external_ref) == (Decimal("1000.00"), "D-1")
-
-    commission_change = reverse("admin:commission_commission_change", args=[commission.pk])
-    form = admin_client.get(commission_change).context["adminform"].form
-    assert list(form.fields) == ["status"]
-    response = admin_client.post(commission_change, {"status": "paid", "amount": "1"})
-    assert response.status_code == 302
     commission.refresh_from_db()
-    assert (commission.status, commission.amount) == ("paid", Decimal("125.00"))
+    assert (deal.amount, deal.external_ref) == (Decimal("1000.00"), "D-1")
+    assert commission.status == "pending"
+
+    # Even a superuser moves the status only by the approve and pay actions.
+    commission_change = reverse("admin:commission_commission_change", args=[commission.pk])
+    assert not admin_client.get(commission_change).context["adminform"].form.fields
+    response = admin_client.post(commission_change, {"status": "paid", "amount": "1"})
+    assert response.status_code == 403
+    commission.refresh_from_db()
+    assert (commission.status, commission.amount) == ("pending", Decimal("125.00"))
 
 
-def test_the_status_actions_stay(admin_client, rep):
+def test_the_status_actions_ask_first_then_move_one_step(admin_client, rep):
     deal = record_deal(rep=rep, amount="100", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
+    changelist = reverse("admin:commission_commission_changelist")
 
     for action, status in (("mark_approved", "approved"), ("mark_paid", "paid")):
-        admin_client.post(
-            reverse("admin:commission_commission_changelist"),
-            {"action": action, "_selected_action": [deal.commission.pk]},
-        )
+        chosen = {"action": action, "_selected_action": [deal.commission.pk]}
+        asked = admin_client.post(changelist, chosen)
+        assert asked.status_code == 200
+        deal.commission.refresh_from_db()
+        assert deal.commission.status != status
+        admin_client.post(changelist, {**chosen, f"confirm_{action}": "yes"})
         deal.commission.refresh_from_db()
         assert deal.commission.status == status
 

@@ -4,10 +4,12 @@ from django.contrib import admin, messages
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
 
+from . import payouts
 from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
+from .money import format_money
 from .periods import default_period
-from .selectors import owed_report_requests, sent_report, stalled_report_requests
+from .selectors import ended_report_email, owed_report_requests, stalled_report_requests
 from .services import record_deal, request_report
 from .tasks import generate_and_send_commission_report
 
@@ -36,19 +38,23 @@ class TeamAdmin(admin.ModelAdmin):
     def send_last_month_report(self, request, queryset):
         period = default_period()
         managers = self._managers(queryset)
-        already = {manager: sent_report(manager, period) for manager in managers}
-        to_send = [manager for manager in managers if already[manager] is None]
+        ended = {manager: ended_report_email(manager, period) for manager in managers}
+        to_send = [manager for manager in managers if ended[manager] is None]
         if to_send:
             self._request(request, to_send, period, resend=False)
-        sent = [manager for manager in managers if already[manager] is not None]
-        if sent:
-            self.message_user(
-                request,
-                f"Not queued: the {period} report was already sent to "
-                + ", ".join(f"{manager.username} <{manager.email}>" for manager in sent)
-                + ". Use 'Email another copy of last month's report' to send it again.",
-                messages.INFO,
-            )
+        for left, what in ((True, "was already sent to"), (False, "email was cancelled for")):
+            named = [
+                f"{manager.username} <{manager.email}>"
+                for manager in managers
+                if ended[manager] is not None and ended[manager].has_left is left
+            ]
+            if named:
+                self.message_user(
+                    request,
+                    f"Not queued: the {period} report {what} {', '.join(named)}. "
+                    "Use 'Email another copy of last month's report' to send it again.",
+                    messages.INFO,
+                )
 
     @admin.action(
         description="Email another copy of last month's report (asks first)",
@@ -69,13 +75,19 @@ class TeamAdmin(admin.ModelAdmin):
                 "whether or not it was sent before:",
                 items=[
                     f"{manager.username} <{manager.email}>"
-                    + (" (already sent)" if sent_report(manager, period) else "")
+                    + self._ended_note(ended_report_email(manager, period))
                     for manager in managers
                 ],
                 note="The copy carries the numbers as they are now.",
                 confirm_label="Yes, email another copy",
             )
         self._request(request, managers, period, resend=True)
+
+    @staticmethod
+    def _ended_note(delivery) -> str:
+        if delivery is None:
+            return ""
+        return " (already sent)" if delivery.has_left else " (cancelled by an operator)"
 
     @staticmethod
     def _managers(queryset) -> list:
@@ -124,7 +136,8 @@ class CommissionInline(admin.StackedInline):
 
     model = Commission
     extra = 0
-    readonly_fields = ["rep", "amount", "rate", "earned_on"]
+    # The status too: it moves only by CommissionAdmin's actions, each with its permission.
+    readonly_fields = ["rep", "amount", "rate", "status", "earned_on"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -180,17 +193,21 @@ class DealAdmin(admin.ModelAdmin):
 
 @admin.register(Commission)
 class CommissionAdmin(admin.ModelAdmin):
-    """Commissions come with their deal (DealAdmin); here only the status moves."""
+    """Commissions come with their deal (DealAdmin) and are read-only here: the status
+    moves only by the two actions, each behind its own permission (apps.commission.payouts)."""
 
     list_display = ["deal", "rep", "amount", "rate", "status", "earned_on"]
     list_filter = ["status", "earned_on", "deal__team"]
     search_fields = ["deal__external_ref", "rep__username", "rep__last_name"]
     date_hierarchy = "earned_on"
     list_select_related = ["deal", "rep"]
-    readonly_fields = ["deal", "rep", "amount", "rate", "earned_on"]
     actions = ["mark_approved", "mark_paid"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # change_commission would let anyone set any status; the actions are the way.
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -198,23 +215,85 @@ class CommissionAdmin(admin.ModelAdmin):
         # the deal removes both.
         return False
 
-    @admin.action(description="Mark selected commissions approved")
-    def mark_approved(self, request, queryset):
-        updated = queryset.filter(status=Commission.Status.PENDING).update(
-            status=Commission.Status.APPROVED
-        )
-        self.message_user(request, f"{updated} commission(s) approved.", messages.SUCCESS)
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm(payouts.APPROVE.permission)
 
-    @admin.action(description="Mark selected commissions paid")
-    def mark_paid(self, request, queryset):
-        updated = queryset.exclude(status=Commission.Status.PAID).update(
-            status=Commission.Status.PAID
+    def has_pay_permission(self, request) -> bool:
+        return request.user.has_perm(payouts.PAY.permission)
+
+    @admin.action(description="Approve selected commissions (asks first)", permissions=["approve"])
+    def mark_approved(self, request, queryset):
+        return self._move(
+            request,
+            queryset,
+            payouts.APPROVE,
+            action="mark_approved",
+            title="Approve {count} commission(s)?",
+            confirm_label="Yes, approve them",
         )
-        self.message_user(request, f"{updated} commission(s) marked paid.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected commissions paid (asks first)", permissions=["pay"])
+    def mark_paid(self, request, queryset):
+        return self._move(
+            request,
+            queryset,
+            payouts.PAY,
+            action="mark_paid",
+            title="Mark {count} commission(s) paid?",
+            confirm_label="Yes, mark them paid",
+        )
+
+    def _move(self, request, queryset, step, *, action: str, title: str, confirm_label: str):
+        field = f"confirm_{action}"
+        if confirmed(request, field):
+            self._report(request, payouts.move(step, queryset, by=request.user))
+            return None
+        planned = payouts.plan(step, queryset)
+        if not planned.moved:
+            self._report(request, planned)  # nothing to ask about: only the refusals
+            return None
+        currency = settings.COMMISSION_CURRENCY
+        left = f"Left as they are: {', '.join(planned.refused)}. " if planned.refused else ""
+        return confirmation_page(
+            self,
+            request,
+            action=action,
+            field=field,
+            selected=queryset.values_list("pk", flat=True),
+            title=title.format(count=len(planned.moved)),
+            intro=f"{len(planned.moved)} commission(s), {format_money(planned.total)} "
+            f"{currency} in all, will be {step.done}:",
+            items=[
+                f"{commission.deal.external_ref}: {format_money(commission.amount)} {currency} "
+                f"to {commission.rep}"
+                for commission in planned.moved
+            ],
+            note=f"{left}Each one is recorded in the admin log under your name; "
+            "nothing moves back.",
+            confirm_label=confirm_label,
+        )
+
+    def _report(self, request, moves: payouts.Moves) -> None:
+        if moves.moved:
+            self.message_user(
+                request,
+                f"{len(moves.moved)} commission(s) {moves.step.done}, "
+                f"{format_money(moves.total)} {settings.COMMISSION_CURRENCY} in all.",
+                messages.SUCCESS,
+            )
+        if moves.refused:
+            self.message_user(
+                request,
+                f"Not {moves.step.done}: {', '.join(moves.refused)}.",
+                messages.WARNING,
+            )
 
 
 @admin.register(CommissionReport)
 class CommissionReportAdmin(admin.ModelAdmin):
+    """Each manager's report as it was emailed: read-only, and never deleted (it is
+    what the email said)."""
+
     list_display = ["period", "manager", "subject", "generated_at"]
     list_filter = ["period"]
     search_fields = ["manager__username", "manager__email", "subject"]
@@ -224,11 +303,18 @@ class CommissionReportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(ReportRequest)
 class ReportRequestAdmin(admin.ModelAdmin):
     """Every report asked for, and whether it is still owed; read-only: the reconciler
-    and the report task move them."""
+    and the report task move them. Never deleted: they say who asked for which email,
+    and a monthly one is what keeps the schedule from sending a manager's month twice."""
 
     list_display = [
         "period",
@@ -250,6 +336,9 @@ class ReportRequestAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     # OwedWorkFilter's two choices.

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import transaction
 
-from .models import Commission, Deal
+from .models import Deal
 from .services import CommissionDataError, record_deal
 
 
@@ -19,12 +19,9 @@ class DealAddForm(forms.ModelForm):
     error on the page, and the admin's `save_model` runs it again for real.
     """
 
+    # No commission status: a new commission is pending, and only approving and paying
+    # (apps.commission.payouts, each with its permission) move it on.
     currency = forms.ChoiceField()
-    status = forms.ChoiceField(
-        label="Commission status",
-        choices=Commission.Status.choices,
-        initial=Commission.Status.PENDING,
-    )
 
     class Meta:
         model = Deal
@@ -46,8 +43,7 @@ class DealAddForm(forms.ModelForm):
     def record_deal_arguments(self) -> dict:
         data = self.cleaned_data
         return {
-            name: data[name]
-            for name in ("rep", "amount", "closed_on", "external_ref", "currency", "status")
+            name: data[name] for name in ("rep", "amount", "closed_on", "external_ref", "currency")
         }
 
     def clean(self):

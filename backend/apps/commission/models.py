@@ -138,6 +138,12 @@ class Commission(models.Model):
                 name="commission_status_valid",
             ),
         ]
+        # Two decisions, two permissions: whoever pays needs no right to approve
+        # (apps.commission.payouts moves the status, one step at a time).
+        permissions = [
+            ("approve_commission", "Can approve commissions"),
+            ("pay_commission", "Can mark commissions paid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.deal.external_ref} ({self.status})"
@@ -146,8 +152,9 @@ class Commission(models.Model):
 class CommissionReport(models.Model):
     """The latest report built for a manager and month, as it was emailed."""
 
+    # PROTECT: deleting the manager must not take the record of what was emailed.
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="commission_reports"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commission_reports"
     )
     period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
     subject = models.CharField(max_length=255)
@@ -189,8 +196,9 @@ class ReportRequest(models.Model):
         BUILT = "built", "Built (email recorded)"
         REFUSED = "refused", "Refused"
 
+    # PROTECT: who asked for which report stays, whatever happens to the manager.
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_requests"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="report_requests"
     )
     period = models.CharField(max_length=7, help_text="Calendar month, YYYY-MM.")
     resend_key = models.CharField(

@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
-from apps.mailing.selectors import delivery_that_left
+from apps.mailing.selectors import delivery_that_ended
 from core.enqueue import stalled_before
 
 from .models import ReportRequest, Team, TeamMembership
@@ -25,10 +25,10 @@ def stalled_report_requests(now: dt.datetime | None = None) -> QuerySet[ReportRe
     return owed_report_requests().filter(queued_at__lt=stalled_before(now or timezone.now()))
 
 
-def sent_report(manager, period: Period) -> EmailDelivery | None:
-    """The email that carried the manager's report for the period, if it has left: asking
-    again then sends nothing, unless another copy is asked for."""
-    return delivery_that_left(report_idempotency_key(manager, period))
+def ended_report_email(manager, period: Period) -> EmailDelivery | None:
+    """The email of the manager's report for the period, if it has left or an operator
+    cancelled it: asking again then sends nothing, unless another copy is asked for."""
+    return delivery_that_ended(report_idempotency_key(manager, period))
 
 
 def membership_on(rep, day: dt.date) -> TeamMembership | None:

@@ -126,8 +126,9 @@ def prepare_report_email(
     """Build, store and render the manager's report; record the email that carries it.
 
     One stored report and one delivery per manager and period, however often this
-    runs; once the email has left, neither changes again. An operator who wants
-    another copy passes a new `resend_key`: each key is one more email, once.
+    runs; once the email has left (or was cancelled), neither changes again. An
+    operator who wants another copy passes a new `resend_key`: each key is one more
+    email, once.
     """
     key = report_idempotency_key(manager, period, resend_key)
     report = build_report(manager, period)
@@ -151,7 +152,8 @@ def prepare_report_email(
         ],
         metadata={"manager_id": str(manager.pk), "period": str(period)},
     )
-    if delivery.has_left:
+    if delivery.has_ended:
+        # The stored report stays what that email said (or would have said, cancelled).
         stored = CommissionReport.objects.get(manager=manager, period=str(period))
     else:
         stored = _store_report(

@@ -63,6 +63,11 @@ def generate_and_send_commission_report(
     if delivery.has_left:
         logger.info("Report %s for %s already emailed; nothing to send", month, manager.username)
         return {**outcome, "email": "already-sent"}
+    if delivery.status == delivery.Status.CANCELLED:
+        logger.info(
+            "Report %s for %s: its email was cancelled; nothing to send", month, manager.username
+        )
+        return {**outcome, "email": "cancelled"}
     # The delivery is committed: if the broker is away now, the email stays owed in
     # the database and the reconciler queues it.
     queued = enqueue_on_commit(queue_email, delivery.pk, what=f"email delivery {delivery.pk}")

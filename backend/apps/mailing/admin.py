@@ -1,13 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
 
+from .cancel import PERMISSION, cancel_deliveries, plan_cancel
 from .models import EmailDelivery
 from .selectors import owed_deliveries, stalled_deliveries
 
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
+    """Every email owed or sent; read-only, and never deleted: the row holds its
+    idempotency key, and without it the next request for that email sends a second
+    copy. An owed one an operator wants stopped is cancelled instead."""
+
     list_display = [
         "subject",
         "to_email",
@@ -44,8 +50,58 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         "tracked_at",
     ]
 
+    actions = ["cancel"]
+
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+    @admin.action(description="Cancel selected deliveries (asks first)", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        if confirmed(request, "confirm_cancel"):
+            self._report(request, cancel_deliveries(queryset, by=request.user))
+            return None
+        planned = plan_cancel(queryset)
+        if not planned.cancelled:
+            self._report(request, planned)  # nothing to ask about: only the refusals
+            return None
+        left = f"Left as they are: {', '.join(planned.refused)}. " if planned.refused else ""
+        return confirmation_page(
+            self,
+            request,
+            action="cancel",
+            field="confirm_cancel",
+            selected=queryset.values_list("pk", flat=True),
+            title=f"Cancel {len(planned.cancelled)} email delivery(ies)?",
+            intro=f"These {len(planned.cancelled)} email(s) will not be sent, now or later:",
+            items=[
+                f"delivery {delivery.pk} to {delivery.to_email}: {delivery.subject} "
+                f"({delivery.get_status_display().lower()})"
+                for delivery in planned.cancelled
+            ],
+            note=f"{left}Each one is recorded in the admin log under your name. A cancelled "
+            "email stays cancelled; to send a report after all, use 'Email another copy' "
+            "on its team.",
+            confirm_label="Yes, cancel them",
+        )
+
+    def _report(self, request, done) -> None:
+        if done.cancelled:
+            self.message_user(
+                request, f"{len(done.cancelled)} email delivery(ies) cancelled.", messages.SUCCESS
+            )
+        if done.refused:
+            self.message_user(
+                request, f"Not cancelled: {', '.join(done.refused)}.", messages.WARNING
+            )
 
     # OwedWorkFilter's two choices.
     def owed(self):

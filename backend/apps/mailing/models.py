@@ -16,6 +16,8 @@ class DeliveryStatus(models.TextChoices):
     COMPLAINED = "complained", "Marked as spam"
     REJECTED = "rejected", "Rejected by the provider"
     FAILED = "failed", "Failed"
+    # An operator ended it (apps.mailing.cancel): nothing sends it again by itself.
+    CANCELLED = "cancelled", "Cancelled by an operator"
 
 
 class EmailDelivery(models.Model):
@@ -37,6 +39,8 @@ class EmailDelivery(models.Model):
         Status.RETRYING: 0,
         Status.UNCONFIRMED: 0,
         Status.FAILED: 0,
+        # Rank 0: a provider event that shows the message left after all still counts.
+        Status.CANCELLED: 0,
         Status.SENT: 1,
         Status.DEFERRED: 2,
         Status.DELIVERED: 3,
@@ -54,6 +58,12 @@ class EmailDelivery(models.Model):
     # (SENDING: until the attempt ends), and the reconciler queues it again when the
     # broker has lost its message.
     OWED = frozenset({Status.QUEUED, Status.SENDING, Status.RETRYING, Status.UNCONFIRMED})
+    # What an operator may cancel: whatever the sending task could claim. Not SENDING:
+    # that attempt is at the provider now, and its outcome is recorded when it ends.
+    CANCELLABLE = SENDABLE
+    # Statuses nothing sends again, not even an operator's retry: it left, or was
+    # cancelled. Asking for the same email again sends nothing then.
+    ENDED = GONE | {Status.CANCELLED}
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     to_email = models.EmailField()
@@ -98,6 +108,7 @@ class EmailDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "email deliveries"
+        permissions = [("cancel_delivery", "Can cancel owed email deliveries")]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due")]
         constraints = [
             models.CheckConstraint(
@@ -113,3 +124,8 @@ class EmailDelivery(models.Model):
     def has_left(self) -> bool:
         """Whether the provider has the message: sending it again would be a duplicate."""
         return self.status in self.GONE
+
+    @property
+    def has_ended(self) -> bool:
+        """Whether nothing will send it again: it left, or an operator cancelled it."""
+        return self.status in self.ENDED

@@ -7,17 +7,25 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.enqueue import stalled_before
+from core.validators import parse_id
 
 from .models import EmailDelivery
 
 Status = EmailDelivery.Status
 
 
-def delivery_that_left(idempotency_key: str) -> EmailDelivery | None:
-    """The delivery for this key if it has left us (sent, delivered, bounced, ...)."""
+def delivery_that_ended(idempotency_key: str) -> EmailDelivery | None:
+    """The delivery for this key if nothing will send it again: it has left us (sent,
+    delivered, bounced, ...) or an operator cancelled it."""
     return EmailDelivery.objects.filter(
-        idempotency_key=idempotency_key, status__in=EmailDelivery.GONE
+        idempotency_key=idempotency_key, status__in=EmailDelivery.ENDED
     ).first()
+
+
+def cancelled_delivery(delivery_id) -> EmailDelivery | None:
+    """The delivery with this id if an operator cancelled it."""
+    parsed_id = parse_id(delivery_id)
+    return EmailDelivery.objects.filter(pk=parsed_id, status=Status.CANCELLED).first()
 
 
 def owed_deliveries() -> QuerySet[EmailDelivery]:

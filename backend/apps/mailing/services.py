@@ -245,11 +245,11 @@ def _record_attempt_failed(
     """Store the failed attempt's outcome and when the delivery is due next, if ever.
 
     A tracking event may have shown meanwhile that the message left after all: then
-    the row keeps what the event said.
+    the row keeps what the event said; an operator's cancel stands too.
     """
     now = timezone.now()
     retry_at = due_after(countdown, now)
-    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.GONE).update(
+    EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.ENDED).update(
         status=status, last_error=error, next_attempt_at=retry_at, updated_at=now
     )
     return retry_at
@@ -269,8 +269,9 @@ def _previous_run_died(delivery: EmailDelivery, task_id: str, backoff: Backoff) 
 
 def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> str:
     """Send the delivery if it is due and has not left; return what happened:
-    "sent", "already-sent", or "not-due" (another attempt owns it, or it waits for
-    its retry time or for the provider's tracking event: nothing to do now).
+    "sent", "already-sent", "cancelled" (an operator ended it), or "not-due" (another
+    attempt owns it, or it waits for its retry time or for the provider's tracking
+    event: nothing to do now).
 
     Raises TransientEmailError (due again at its `retry_at`) or PermanentEmailError
     (given up), having recorded the outcome on the delivery. An error whose outcome is
@@ -298,6 +299,9 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
                 delivery.status,
             )
             return "already-sent"
+        if delivery.status == Status.CANCELLED:
+            logger.info("Email delivery %s was cancelled by an operator; not sending", delivery_id)
+            return "cancelled"
         logger.info(
             "Email delivery %s is not due (%s, next attempt %s); nothing to do",
             delivery_id,
@@ -420,11 +424,11 @@ def accept_duplicate_risk(delivery_id, accepted_by: str) -> bool:
 
 
 def mark_failed(delivery_id: int, error: str) -> None:
-    """Record a final failure, unless the delivery has left meanwhile or its attempt
-    died mid-send (the hard time limit): whether that one reached the provider is
-    unknown, and the reconciler marks it unconfirmed."""
+    """Record a final failure, unless the delivery has left or was cancelled meanwhile,
+    or its attempt died mid-send (the hard time limit): whether that one reached the
+    provider is unknown, and the reconciler marks it unconfirmed."""
     EmailDelivery.objects.filter(pk=delivery_id).exclude(
-        status__in={*EmailDelivery.GONE, Status.SENDING}
+        status__in={*EmailDelivery.ENDED, Status.SENDING}
     ).update(
         status=Status.FAILED, last_error=error, next_attempt_at=None, updated_at=timezone.now()
     )

@@ -8,7 +8,9 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import reconcile, services
+from apps.taskops.errors import NotRetryable
+
+from . import reconcile, selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,16 @@ def email_backoff(attempts: int) -> float | None:
 class EmailDeliveryTask(DjangoTask):
     # apps.taskops asks these before an operator's retry (see RetryPlan.warning).
     def operator_retry_risk(self, args, kwargs) -> str:
-        return services.duplicate_risk(_delivery_id(args, kwargs))
+        delivery_id = _delivery_id(args, kwargs)
+        cancelled = selectors.cancelled_delivery(delivery_id)
+        if cancelled is not None:
+            # Refused outright, not a warning to confirm: an operator ended it.
+            why = (cancelled.last_error or "Cancelled by an operator.").splitlines()[0]
+            raise NotRetryable(
+                f"email delivery {cancelled.pk} to {cancelled.to_email} is not sent again: "
+                f"{why} For a report, use 'Email another copy' on its team."
+            )
+        return services.duplicate_risk(delivery_id)
 
     def accept_operator_retry_risk(self, args, kwargs, accepted_by: str) -> None:
         services.accept_duplicate_risk(_delivery_id(args, kwargs), accepted_by)

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.commission.models import ReportRequest
 from apps.commission.report.request import ReportRequestError, load_report_request
-from apps.commission.selectors import sent_report
+from apps.commission.selectors import ended_report_email
 from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report
 from core.cli import operator
@@ -51,11 +51,12 @@ class Command(BaseCommand):
         except ReportRequestError as exc:
             raise CommandError(str(exc)) from exc
         if not resend:
-            already = sent_report(user, month)
+            already = ended_report_email(user, month)
             if already is not None:
+                what = "already sent" if already.has_left else "cancelled"
                 self.stdout.write(
                     f"The {month} commission report for {user.username} <{user.email}> was "
-                    f"already sent (email delivery {already.pk}, {already.get_status_display()}"
+                    f"{what} (email delivery {already.pk}, {already.get_status_display()}"
                     f"{f', {already.sent_at:%Y-%m-%d %H:%M %Z}' if already.sent_at else ''}): "
                     "nothing queued. Use --resend to email another copy."
                 )
