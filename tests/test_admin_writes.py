@@ -184,3 +184,22 @@ def test_a_commission_goes_only_with_its_deal(admin_client, rep):
     deal_delete = reverse("admin:commission_deal_delete", args=[deal.pk])
     assert admin_client.post(deal_delete, {"post": "yes"}).status_code == 302
     assert not Deal.objects.exists() and not Commission.objects.exists()
+
+
+@pytest.mark.parametrize("status", ["approved", "paid"])
+def test_a_deal_whose_commission_was_approved_or_paid_is_not_deleted(admin_client, rep, status):
+    deal = record_deal(rep=rep, amount="100", closed_on=dt.date(2024, 6, 15), external_ref="D-1")
+    Commission.objects.filter(deal=deal).update(status=status)
+
+    single = admin_client.post(
+        reverse("admin:commission_deal_delete", args=[deal.pk]), {"post": "yes"}
+    )
+    bulk = admin_client.post(
+        reverse("admin:commission_deal_changelist"),
+        {"action": "delete_selected", "_selected_action": [deal.pk], "post": "yes"},
+    )
+
+    for answer in (single, bulk):
+        assert answer.status_code == 200  # the "cannot delete" page
+        assert f"D-1: commission {status}" in answer.content.decode()
+    assert Commission.objects.filter(deal=deal, status=status).exists()

@@ -32,7 +32,7 @@ from apps.taskops.errors import NotRetryable
 from apps.taskops.models import TaskRetry
 from apps.taskops.services import retry_failed_task
 from tests.factories import TeamFactory, UserFactory, add_rep
-from tests.test_least_privilege import offered_actions, staff_user
+from tests.support.admin import offered_actions, staff_user
 
 pytestmark = pytest.mark.django_db
 

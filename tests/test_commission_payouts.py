@@ -13,7 +13,7 @@ from apps.commission import payouts
 from apps.commission.models import Commission
 from apps.commission.services import record_deal
 from tests.factories import TeamFactory, add_rep
-from tests.test_least_privilege import offered_actions, staff_user
+from tests.support.admin import offered_actions, staff_user
 
 pytestmark = pytest.mark.django_db
 

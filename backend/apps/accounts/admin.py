@@ -21,3 +21,8 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = _with_language(DjangoUserAdmin.add_fieldsets, after="username")
     list_display = (*DjangoUserAdmin.list_display, "language")
     list_filter = (*DjangoUserAdmin.list_filter, "language")
+
+    def has_delete_permission(self, request, obj=None):
+        # A user's admin log entries go with them (LogEntry.user cascades), and their
+        # deals, reports and retries name them: deactivate an account instead.
+        return False

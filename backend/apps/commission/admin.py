@@ -184,10 +184,17 @@ class DealAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     def get_deleted_objects(self, objs, request):
-        # A commission can't be deleted on its own (CommissionAdmin), but it goes with
-        # its deal: without this, that refusal would keep deals from being deleted.
+        # A commission can't be deleted on its own (CommissionAdmin), but a pending one
+        # goes with its deal: without this, that refusal would keep deals from being
+        # deleted. An approved or paid one is money decided on: its deal stays, and the
+        # admin lists it as protected.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed.discard(Commission._meta.verbose_name)
+        decided = Commission.objects.filter(deal__in=objs).exclude(status=Commission.Status.PENDING)
+        protected.extend(
+            f"{commission.deal.external_ref}: commission {commission.get_status_display().lower()}"
+            for commission in decided.select_related("deal").order_by("deal__external_ref")
+        )
         return deleted, counts, perms_needed, protected
 
 
