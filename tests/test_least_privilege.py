@@ -88,8 +88,10 @@ def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
                 timeout=10,
             )
             assert answer.status_code == 403, (path, answer.status_code, answer.text)
-        # Watching still works.
+        # Watching still works, with the password; the metrics too, only with it.
         assert flower.get("/api/workers", auth=STRONG).status_code == 200
+        assert flower.get("/metrics").status_code == 401
+        assert "flower_worker_online" in flower.metrics()
         assert worker.process.poll() is None
     finally:
         flower.stop()

@@ -8,6 +8,7 @@ Options given on the command line still win over this file.
 """
 
 import logging as _logging
+import sys as _sys
 from pathlib import Path
 
 import environ
@@ -55,6 +56,14 @@ if _PRODUCTION and _weak:
 # empty credential that nobody can type) means "no authentication".
 basic_auth = _credentials
 
+# /metrics behind the same credentials (Flower serves it open): a patch of Flower's
+# routes, kept apart in ops/flower/patches/ (its notes say why and for which versions).
+if str(_REPO_DIR) not in _sys.path:
+    _sys.path.append(str(_REPO_DIR))
+from ops.flower.patches import metrics_auth as _metrics_auth  # noqa: E402
+
+_metrics_auth.apply()
+
 # Production Flower watches and never acts: no running, revoking or terminating tasks,
 # no worker shutdown, pool or rate-limit changes (its API answers 403). Re-running
 # work goes through the Django admin, behind a permission, and is recorded there.
@@ -81,7 +90,8 @@ state_save_interval = _setting("FLOWER_STATE_SAVE_INTERVAL", 60_000, int)
 max_tasks = _setting("FLOWER_MAX_TASKS", 10_000, int)
 purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, int)
 
-# Prometheus metrics: Flower 2.x always serves them at /metrics (no option needed).
+# Prometheus metrics: Flower 2.x always serves them at /metrics, here behind basic auth
+# (above): a scraper sends the same credentials.
 
 # The task list: whose report (args), which queue (routing key), and how it went.
 tasks_columns = "name,uuid,state,args,routing_key,received,started,runtime,retries,worker"
