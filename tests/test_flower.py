@@ -154,11 +154,12 @@ def test_flower_keeps_task_history_across_a_restart(worker_pool, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
-def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, tmp_path):
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_flower_refuses_to_start_without_basic_auth(worker_pool, tmp_path, environment):
     env = flower_env(
         worker_pool,
         tmp_path,
-        DJANGO_ENV="production",
+        DJANGO_ENV=environment,
         DJANGO_SECRET_KEY="test-secret-key-for-flower-only",
         DJANGO_ALLOWED_HOSTS="localhost",
         FLOWER_BASIC_AUTH="",
@@ -167,7 +168,7 @@ def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, t
         flower_command(), cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60
     )
     assert finished_process.returncode != 0
-    assert "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production" in finished_process.stderr
+    assert "FLOWER_BASIC_AUTH is required" in finished_process.stderr
 
 
 def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
@@ -198,14 +199,24 @@ def test_flower_config_rejects_credentials_without_a_password(monkeypatch):
         runpy.run_path(str(FLOWER_CONFIG))
 
 
+@pytest.mark.parametrize("value", ["", " , "])
+def test_flower_config_refuses_no_credentials_in_development_too(monkeypatch, value):
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
+
+    with pytest.raises(RuntimeError, match="FLOWER_BASIC_AUTH is required"):
+        runpy.run_path(str(FLOWER_CONFIG))
+
+
 def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
-    for name in ("FLOWER_BASIC_AUTH", "FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
+    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
         monkeypatch.setenv(name, "")
     monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
 
     config = runpy.run_path(str(FLOWER_CONFIG))
 
-    assert config["basic_auth"] == []  # no authentication, not one empty credential
+    assert config["basic_auth"] == ["ops:dev"]
     assert config["address"] == "127.0.0.1"
     assert config["db"].endswith("var/flower/state")
     assert config["max_tasks"] == 10_000

@@ -97,7 +97,9 @@ def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
         flower.stop()
 
 
-@pytest.mark.parametrize("password", ["change-me", "short", "change-me-change-me-please"])
+@pytest.mark.parametrize(
+    "password", ["change-me", "short", "change-me-change-me-please", "commission-demo-in-prod"]
+)
 def test_production_flower_refuses_a_placeholder_or_short_password(monkeypatch, password):
     monkeypatch.setenv("DJANGO_ENV", "production")
     monkeypatch.setenv("FLOWER_BASIC_AUTH", f"ops:{password}")

@@ -30,21 +30,26 @@ def _setting(name: str, default, cast=str):
 _PRODUCTION = _setting("DJANGO_ENV", "development") == "production"
 
 # Authentication: HTTP basic auth, "user:password" pairs separated by commas. Flower
-# can revoke tasks and shut workers down, so production never runs it open.
+# shows every task's arguments and results and can revoke tasks and shut workers down,
+# so it never runs open, in development either: `make run` makes a password (kept in
+# var/run.env) and docker-compose.yml passes one.
 _credentials = [pair.strip() for pair in _setting("FLOWER_BASIC_AUTH", "").split(",")]
 _credentials = [pair for pair in _credentials if pair]
 if any(":" not in pair for pair in _credentials):
     raise RuntimeError("FLOWER_BASIC_AUTH must be user:password pairs separated by commas")
-if _PRODUCTION and not _credentials:
+if not _credentials:
     raise RuntimeError(
-        "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production: set it to user:password "
-        "(Flower refuses to start without authentication in production)"
+        "FLOWER_BASIC_AUTH is required: set it to user:password (Flower refuses to start "
+        "without authentication; in development `make run` and docker compose set one)"
     )
 _MIN_PASSWORD_LENGTH = 16
+# The examples' placeholder and docker-compose.yml's development default.
+_PLACEHOLDERS = ("change-me", "commission-demo")
 _weak = [
     pair.split(":", 1)[0]
     for pair in _credentials
-    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH or "change-me" in pair.split(":", 1)[1]
+    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH
+    or any(placeholder in pair.split(":", 1)[1] for placeholder in _PLACEHOLDERS)
 ]
 if _PRODUCTION and _weak:
     raise RuntimeError(
@@ -52,8 +57,6 @@ if _PRODUCTION and _weak:
         f'{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c "import secrets; '
         'print(secrets.token_urlsafe(32))"'
     )
-# Always assigned, so that an empty FLOWER_BASIC_AUTH (which Flower itself reads as one
-# empty credential that nobody can type) means "no authentication".
 basic_auth = _credentials
 
 # /metrics behind the same credentials (Flower serves it open): a patch of Flower's
@@ -69,8 +72,8 @@ _metrics_auth.apply()
 # work goes through the Django admin, behind a permission, and is recorded there.
 read_only = _PRODUCTION
 
-# Where to listen. Open to the network by default only where authentication is
-# mandatory; containers pass --address=0.0.0.0 themselves.
+# Where to listen. Open to the network by default only in production, where the
+# password must be a strong one; the development container passes FLOWER_ADDRESS.
 port = _setting("FLOWER_PORT", 5555, int)
 address = _setting("FLOWER_ADDRESS", "0.0.0.0" if _PRODUCTION else "127.0.0.1")  # noqa: S104
 # Behind a proxy that serves Flower under /<prefix>/ (empty: at the root); the proxy
