@@ -51,6 +51,11 @@ def test_send_commission_report_queues_the_task_and_prints_its_id(worker_pool, r
         (["--manager", "nobody"], "No user matches 'nobody'"),
         (["--manager", "rep"], "manages no team"),
         (["--manager", "boss", "--period", "2025-9"], "YYYY-MM"),
+        # Ids beyond the id column (64 bits) are no ids; within it, nobody has them.
+        (["--manager", str(2**31)], f"No user matches '{2**31}'"),
+        (["--manager", str(2**63 - 1)], f"No user matches '{2**63 - 1}'"),
+        (["--manager", str(2**63)], f"No user matches '{2**63}'"),
+        (["--manager", str(10**30)], f"No user matches '{10**30}'"),
     ],
 )
 def test_send_commission_report_refuses_bad_requests_before_queueing(arguments, message):

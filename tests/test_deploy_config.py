@@ -226,7 +226,8 @@ def test_dev_mounts_the_source_and_reaches_the_mail_catcher(dev_model):
 
 
 def test_dev_publishes_on_loopback_only(dev_model):
-    """Development has no passwords (Flower, Mailpit): nothing is published beyond the host."""
+    """Development has no or known passwords (Mailpit, Flower's default): nothing is
+    published beyond the host."""
     published = [
         (name, port)
         for name, service in dev_model["services"].items()
@@ -303,7 +304,7 @@ def test_prod_worker_limits_come_from_the_env_file(prod_model):
 
 @pytest.fixture(scope="module")
 def read_by_code(prod_model) -> set[str]:
-    development = variables_read(FLOWER_CONFIG)
+    development = variables_read(FLOWER_CONFIG, FLOWER_BASIC_AUTH="ops:dev")
     # Sentry on too, so that the branch configuring it reads its variables.
     production = variables_read(
         FLOWER_CONFIG,
@@ -425,6 +426,23 @@ def test_flower_accepts_its_production_environment(prod_model, tmp_path):
         "assert options['persistent'] and options['db'] == sys.argv[2]\n"
     )
     result = fresh_python("-c", code, str(FLOWER_CONFIG), env["FLOWER_STATE_FILE"], env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dev_flower_has_credentials_its_config_accepts(dev_model, tmp_path):
+    """Flower never runs open, `docker compose up` included: compose passes a default
+    (FLOWER_BASIC_AUTH from .env or the shell wins), which the config takes in development."""
+    env = container_env(dev_model, "flower", FLOWER_STATE_FILE=str(tmp_path / "flower" / "state"))
+    assert env["DJANGO_ENV"] == "development"
+    assert env["FLOWER_BASIC_AUTH"] == "flower:commission-demo"
+    code = (
+        "import runpy, sys\n"
+        "from flower.command import apply_env_options\n"
+        "apply_env_options()\n"
+        "options = runpy.run_path(sys.argv[1])\n"
+        "assert options['basic_auth'] == ['flower:commission-demo'], options['basic_auth']\n"
+    )
+    result = fresh_python("-c", code, str(FLOWER_CONFIG), env=env)
     assert result.returncode == 0, result.stderr
 
 

@@ -161,6 +161,7 @@ def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeyp
     from tests.support.flower import FLOWER_CONFIG
 
     monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
     config = runpy.run_path(str(FLOWER_CONFIG))
 
     columns = config["tasks_columns"].split(",")
@@ -194,7 +195,7 @@ def test_the_task_results_list_shows_arguments_queue_and_error(admin_client):
     assert "ReportRequestError: [&#x27;no user with id 7&#x27;]" in page
 
 
-def test_the_flower_config_defines_nothing_flower_does_not_take():
+def test_the_flower_config_defines_nothing_flower_does_not_take(monkeypatch):
     """Flower applies every top-level name of the file that is one of its options, and
     refuses a value of the wrong type (an imported module named like an option)."""
     import runpy
@@ -203,6 +204,7 @@ def test_the_flower_config_defines_nothing_flower_does_not_take():
 
     from tests.support.flower import FLOWER_CONFIG
 
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
     config = runpy.run_path(str(FLOWER_CONFIG))
     public = {name: value for name, value in config.items() if not name.startswith("_")}
     for name, value in public.items():

@@ -1,9 +1,12 @@
 """Flower, started with ops/flower/flowerconfig.py, watching the suite's Redis and real workers."""
 
+import asyncio
+import base64
 import runpy
 import subprocess
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
@@ -37,6 +40,15 @@ def flower(worker_pool, tmp_path):
         yield process
     finally:
         process.stop()
+
+
+def counted(metrics: str, name: str, labels: dict[str, str]) -> float | None:
+    """The value of the sample `name` with these labels in Prometheus text, if any."""
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
 
 
 def task_info(flower: FlowerProcess, task_id: str) -> dict:
@@ -87,14 +99,33 @@ def test_flower_shows_the_report_task_and_its_email_task_behind_basic_auth(flowe
     assert email_info["routing_key"] == "email"
     assert email_info["worker"] == email_worker.nodename
 
-    for path in ("/api/tasks", f"/api/task/info/{report.id}", "/tasks"):
+    for path in ("/api/tasks", f"/api/task/info/{report.id}", "/tasks", "/tasks/datatable"):
         assert flower.get(path).status_code == 401, path
         assert flower.get(path, auth=("ops", "wrong")).status_code == 401, path
 
-    # Prometheus metrics are served (unauthenticated, for the scraper) and count our tasks.
-    metrics = flower.get("/metrics").text
-    assert f'task="{REPORT_TASK}"' in metrics
-    assert "flower_events_total" in metrics
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_flower_metrics_ask_for_the_credentials_and_the_healthcheck_does_not(flower, worker_pool):
+    """Flower serves /metrics open (mher/flower#1342): ops/flower/patches/metrics_auth.py
+    puts it behind the same basic auth. Container health checks still reach /healthcheck."""
+    reports_worker = worker_pool.ensure("reports")
+    flower.wait_for_events_from(reports_worker.nodename)
+    refused = generate_and_send_commission_report.delay(987654321, None)
+    wait_for(lambda: finished(flower, refused.id, "FAILURE"), what="the task in Flower")
+
+    for auth in (None, ("ops", "wrong"), ("nobody", AUTH[1])):
+        answer = flower.get("/metrics", auth=auth)
+        assert answer.status_code == 401, auth
+        assert REPORT_TASK not in answer.text
+    answer = flower.get("/metrics", auth=AUTH)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    failed = {"worker": reports_worker.nodename, "type": "task-failed", "task": REPORT_TASK}
+    assert counted(answer.text, "flower_events_total", failed) == 1
+
+    health = flower.get("/healthcheck")
+    assert (health.status_code, health.text) == (200, "OK")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -123,11 +154,12 @@ def test_flower_keeps_task_history_across_a_restart(worker_pool, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
-def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, tmp_path):
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_flower_refuses_to_start_without_basic_auth(worker_pool, tmp_path, environment):
     env = flower_env(
         worker_pool,
         tmp_path,
-        DJANGO_ENV="production",
+        DJANGO_ENV=environment,
         DJANGO_SECRET_KEY="test-secret-key-for-flower-only",
         DJANGO_ALLOWED_HOSTS="localhost",
         FLOWER_BASIC_AUTH="",
@@ -136,7 +168,7 @@ def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, t
         flower_command(), cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60
     )
     assert finished_process.returncode != 0
-    assert "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production" in finished_process.stderr
+    assert "FLOWER_BASIC_AUTH is required" in finished_process.stderr
 
 
 def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
@@ -167,14 +199,94 @@ def test_flower_config_rejects_credentials_without_a_password(monkeypatch):
         runpy.run_path(str(FLOWER_CONFIG))
 
 
+@pytest.mark.parametrize("value", ["", " , "])
+def test_flower_config_refuses_no_credentials_in_development_too(monkeypatch, value):
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
+
+    with pytest.raises(RuntimeError, match="FLOWER_BASIC_AUTH is required"):
+        runpy.run_path(str(FLOWER_CONFIG))
+
+
 def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
-    for name in ("FLOWER_BASIC_AUTH", "FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
+    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
         monkeypatch.setenv(name, "")
     monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
 
     config = runpy.run_path(str(FLOWER_CONFIG))
 
-    assert config["basic_auth"] == []  # no authentication, not one empty credential
+    assert config["basic_auth"] == ["ops:dev"]
     assert config["address"] == "127.0.0.1"
     assert config["db"].endswith("var/flower/state")
     assert config["max_tasks"] == 10_000
+
+
+# THE /metrics PATCH (ops/flower/patches/metrics_auth.py)
+# ------------------------------------------------------------------------------
+
+
+def metrics_status(handler, authorization: str | None) -> int:
+    """The status a Tornado app routing /metrics to `handler` answers, with Flower's
+    basic auth set to ops:pw (the application attributes Flower's handlers read)."""
+    from types import SimpleNamespace
+
+    import tornado.web
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    async def ask() -> int:
+        app = tornado.web.Application([(r"/metrics", handler)])
+        app.options = SimpleNamespace(basic_auth=["ops:pw"], auth="")
+        app.purge_offline_worker_metrics = lambda: None
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        headers = {"Authorization": authorization} if authorization else {}
+        try:
+            response = await AsyncHTTPClient().fetch(
+                f"http://127.0.0.1:{sockets[0].getsockname()[1]}/metrics",
+                headers=headers,
+                raise_error=False,
+            )
+        finally:
+            server.stop()
+        return response.code
+
+    return asyncio.run(ask())
+
+
+OPS_PW = "Basic " + base64.b64encode(b"ops:pw").decode()
+
+
+def test_the_installed_flower_still_serves_metrics_without_credentials():
+    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop
+    ops/flower/patches/metrics_auth.py."""
+    from flower.views.monitor import Metrics
+
+    assert metrics_status(Metrics, None) == 200
+
+
+def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
+    from flower import urls
+    from flower.views.monitor import Metrics
+
+    from ops.flower.patches import metrics_auth
+
+    handler = metrics_auth.apply()
+
+    assert metrics_auth.apply() is handler  # once, however often the config is loaded
+    routes = [route for route in urls.handlers if isinstance(route, tuple)]
+    assert [route[1] for route in routes if route[0] == "/metrics"] == [handler]
+    assert issubclass(handler, Metrics) and handler is not Metrics
+    assert metrics_status(handler, None) == 401
+    assert metrics_status(handler, "Basic " + base64.b64encode(b"ops:no").decode()) == 401
+    assert metrics_status(handler, OPS_PW) == 200
+
+
+def test_the_patch_keeps_flower_from_starting_on_a_version_it_was_not_checked_against():
+    from ops.flower.patches import metrics_auth
+
+    with pytest.raises(RuntimeError, match=r"flower 2\.3\.0 is installed.*checked against 2\.2\.0"):
+        metrics_auth.apply("2.3.0")

@@ -6,6 +6,7 @@ import runpy
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 from django.views.debug import get_default_exception_reporter_filter
 
 from tests.support.admin import offered_actions, staff_user
@@ -88,14 +89,18 @@ def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
                 timeout=10,
             )
             assert answer.status_code == 403, (path, answer.status_code, answer.text)
-        # Watching still works.
+        # Watching still works, with the password; the metrics too, only with it.
         assert flower.get("/api/workers", auth=STRONG).status_code == 200
+        assert flower.get("/metrics").status_code == 401
+        assert "flower_worker_online" in flower.metrics()
         assert worker.process.poll() is None
     finally:
         flower.stop()
 
 
-@pytest.mark.parametrize("password", ["change-me", "short", "change-me-change-me-please"])
+@pytest.mark.parametrize(
+    "password", ["change-me", "short", "change-me-change-me-please", "commission-demo-in-prod"]
+)
 def test_production_flower_refuses_a_placeholder_or_short_password(monkeypatch, password):
     monkeypatch.setenv("DJANGO_ENV", "production")
     monkeypatch.setenv("FLOWER_BASIC_AUTH", f"ops:{password}")
@@ -287,6 +292,12 @@ def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_li
     assert report.teams[0].lines[0].name == "Bob Ray"
 
 
+BIGINT_MAX = 2**63 - 1
+# Ids a forged message or command may carry: within a 32-bit column's range or not, beyond
+# a 64-bit one, as a JSON number or a string.
+HUGE_IDS = [2**31, 2**63, 10**30, str(2**63), str(10**30)]
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -302,12 +313,38 @@ def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_li
         (None, None),
         ("1" * 30, None),
         (3.0, None),
+        (BIGINT_MAX, BIGINT_MAX),
+        (str(BIGINT_MAX), BIGINT_MAX),
+        (BIGINT_MAX + 1, None),
+        (str(BIGINT_MAX + 1), None),
+        (10**30, None),
+        ("9" * 20, None),
     ],
 )
-def test_ids_are_plain_ascii_digits(value, expected):
+def test_ids_are_plain_ascii_digits_the_id_column_holds(value, expected):
+    from apps.mailing.models import EmailDelivery
     from core.validators import parse_id
 
-    assert parse_id(value) == expected
+    assert parse_id(value, EmailDelivery) == expected
+
+
+def test_the_largest_id_is_the_columns_own_on_this_database():
+    """Asked of the database for the field's type, not written down: our models use
+    BigAutoField; django.contrib.auth's Group keeps AutoField, 32 bits on PostgreSQL."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from apps.mailing.models import EmailDelivery
+    from core.validators import largest_id, parse_id
+
+    assert largest_id(EmailDelivery) == BIGINT_MAX
+    assert largest_id(get_user_model()) == BIGINT_MAX
+    if connection.vendor == "postgresql":
+        assert largest_id(Group) == 2**31 - 1
+        assert parse_id(2**31, Group) is None
+    else:  # SQLite stores every integer in up to 64 bits
+        assert largest_id(Group) == BIGINT_MAX
+        assert parse_id(2**31, Group) == 2**31
 
 
 @pytest.mark.django_db
@@ -319,6 +356,51 @@ def test_a_report_for_a_non_ascii_id_is_refused_cleanly(user_id):
     TeamFactory(manager__id=2)
     with pytest.raises(ReportRequestError, match="whole number"):
         load_report_request(user_id, None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_id", HUGE_IDS, ids=str)
+def test_a_report_for_a_huge_id_is_refused_cleanly(celery_eager, user_id, caplog):
+    """No OverflowError (SQLite) or DataError (PostgreSQL): 2**31 fits our 64-bit ids and
+    is simply nobody; the others are refused before any SQL."""
+    from apps.commission.report.request import ReportRequestError
+    from apps.commission.tasks import generate_and_send_commission_report
+    from tests.factories import TeamFactory
+
+    TeamFactory()
+
+    result = generate_and_send_commission_report.delay(user_id, "2025-09")
+
+    assert result.failed()
+    assert isinstance(result.result, ReportRequestError), repr(result.result)
+    expected = "no user with id" if user_id == 2**31 else "must be a whole number from 1 to"
+    assert expected in str(result.result)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("delivery_id", HUGE_IDS, ids=str)
+def test_sending_a_huge_delivery_id_fails_once_cleanly(celery_eager, delivery_id, caplog):
+    from apps.mailing.services import PermanentEmailError
+    from apps.mailing.tasks import send_email_delivery
+
+    result = send_email_delivery.delay(delivery_id)
+
+    assert result.failed()
+    assert isinstance(result.result, PermanentEmailError), repr(result.result)
+    expected = "no email delivery with id" if delivery_id == 2**31 else "whole number from 1 to"
+    assert expected in str(result.result)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("delivery_id", ["abc", 2**63, 10**30])
+def test_an_operators_retry_of_a_task_with_a_forged_id_sees_no_delivery(delivery_id):
+    """Retrying a failed email task asks its task class about the delivery first."""
+    from apps.mailing.tasks import send_email_delivery
+
+    assert send_email_delivery.operator_retry_risk((delivery_id,), {}) == ""
+    send_email_delivery.accept_operator_retry_risk((delivery_id,), {}, "ops")
 
 
 @pytest.mark.django_db
@@ -339,7 +421,9 @@ def test_sending_a_non_integer_delivery_id_fails_once_cleanly(celery_eager, capl
     result = send_email_delivery.delay("abc")
 
     assert result.failed()
-    assert "email delivery id must be a whole number, got 'abc'" in str(result.result)
+    assert f"email delivery id must be a whole number from 1 to {BIGINT_MAX}, got 'abc'" in str(
+        result.result
+    )
     assert "Traceback" not in caplog.text
 
 

@@ -8,6 +8,7 @@ Options given on the command line still win over this file.
 """
 
 import logging as _logging
+import sys as _sys
 from pathlib import Path
 
 import environ
@@ -29,21 +30,26 @@ def _setting(name: str, default, cast=str):
 _PRODUCTION = _setting("DJANGO_ENV", "development") == "production"
 
 # Authentication: HTTP basic auth, "user:password" pairs separated by commas. Flower
-# can revoke tasks and shut workers down, so production never runs it open.
+# shows every task's arguments and results and can revoke tasks and shut workers down,
+# so it never runs open, in development either: `make run` makes a password (kept in
+# var/run.env) and docker-compose.yml passes one.
 _credentials = [pair.strip() for pair in _setting("FLOWER_BASIC_AUTH", "").split(",")]
 _credentials = [pair for pair in _credentials if pair]
 if any(":" not in pair for pair in _credentials):
     raise RuntimeError("FLOWER_BASIC_AUTH must be user:password pairs separated by commas")
-if _PRODUCTION and not _credentials:
+if not _credentials:
     raise RuntimeError(
-        "FLOWER_BASIC_AUTH is required when DJANGO_ENV=production: set it to user:password "
-        "(Flower refuses to start without authentication in production)"
+        "FLOWER_BASIC_AUTH is required: set it to user:password (Flower refuses to start "
+        "without authentication; in development `make run` and docker compose set one)"
     )
 _MIN_PASSWORD_LENGTH = 16
+# The examples' placeholder and docker-compose.yml's development default.
+_PLACEHOLDERS = ("change-me", "commission-demo")
 _weak = [
     pair.split(":", 1)[0]
     for pair in _credentials
-    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH or "change-me" in pair.split(":", 1)[1]
+    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH
+    or any(placeholder in pair.split(":", 1)[1] for placeholder in _PLACEHOLDERS)
 ]
 if _PRODUCTION and _weak:
     raise RuntimeError(
@@ -51,17 +57,23 @@ if _PRODUCTION and _weak:
         f'{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c "import secrets; '
         'print(secrets.token_urlsafe(32))"'
     )
-# Always assigned, so that an empty FLOWER_BASIC_AUTH (which Flower itself reads as one
-# empty credential that nobody can type) means "no authentication".
 basic_auth = _credentials
+
+# /metrics behind the same credentials (Flower serves it open): a patch of Flower's
+# routes, kept apart in ops/flower/patches/ (its notes say why and for which versions).
+if str(_REPO_DIR) not in _sys.path:
+    _sys.path.append(str(_REPO_DIR))
+from ops.flower.patches import metrics_auth as _metrics_auth  # noqa: E402
+
+_metrics_auth.apply()
 
 # Production Flower watches and never acts: no running, revoking or terminating tasks,
 # no worker shutdown, pool or rate-limit changes (its API answers 403). Re-running
 # work goes through the Django admin, behind a permission, and is recorded there.
 read_only = _PRODUCTION
 
-# Where to listen. Open to the network by default only where authentication is
-# mandatory; containers pass --address=0.0.0.0 themselves.
+# Where to listen. Open to the network by default only in production, where the
+# password must be a strong one; the development container passes FLOWER_ADDRESS.
 port = _setting("FLOWER_PORT", 5555, int)
 address = _setting("FLOWER_ADDRESS", "0.0.0.0" if _PRODUCTION else "127.0.0.1")  # noqa: S104
 # Behind a proxy that serves Flower under /<prefix>/ (empty: at the root); the proxy
@@ -81,7 +93,8 @@ state_save_interval = _setting("FLOWER_STATE_SAVE_INTERVAL", 60_000, int)
 max_tasks = _setting("FLOWER_MAX_TASKS", 10_000, int)
 purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, int)
 
-# Prometheus metrics: Flower 2.x always serves them at /metrics (no option needed).
+# Prometheus metrics: Flower 2.x always serves them at /metrics, here behind basic auth
+# (above): a scraper sends the same credentials.
 
 # The task list: whose report (args), which queue (routing key), and how it went.
 tasks_columns = "name,uuid,state,args,routing_key,received,started,runtime,retries,worker"

@@ -13,11 +13,25 @@ export WEB_PORT=${WEB_PORT:-8000}
 export FLOWER_PORT=${FLOWER_PORT:-5555}
 export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:${REDIS_PORT}/0}
 mkdir -p var/redis
+# Flower asks for a password here too (its config refuses to start without one): your
+# FLOWER_BASIC_AUTH (environment or .env) wins; otherwise the login made by the first
+# run and kept in var/run.env.
+flower_auth=$(ops/scripts/dev-flower-auth.sh)
+if [ -n "$flower_auth" ]; then
+  export FLOWER_BASIC_AUTH=$flower_auth
+  flower_login="${flower_auth%%:*} / ${flower_auth#*:}"
+else
+  flower_login="your FLOWER_BASIC_AUTH"
+fi
 # What this run chose, for the settings of every command started from another terminal
 # (manage.py, worker-healthcheck.sh): they reach this run's Redis with nothing exported.
+# It holds Flower's password: readable by you alone.
+install -m 600 /dev/null var/run.env
 cat > var/run.env <<RUNENV
-# Written by make run; read by core/settings.py before .env. Delete it to forget.
+# Written by make run; read by core/settings.py and Flower's config before .env.
+# Delete it to forget (Flower then gets a new password).
 CELERY_BROKER_URL=${CELERY_BROKER_URL}
+${flower_auth:+FLOWER_BASIC_AUTH=${flower_auth}}
 RUNENV
 
 # Our own Redis on its own port, so a system Redis on 6379 is never touched.
@@ -41,7 +55,7 @@ cat <<INFO
 
   Site:   http://127.0.0.1:${WEB_PORT}/
   Admin:  http://127.0.0.1:${WEB_PORT}/admin/   (admin / commission-demo)
-  Flower: http://127.0.0.1:${FLOWER_PORT}/
+  Flower: http://127.0.0.1:${FLOWER_PORT}/   (${flower_login})
   Stop with Ctrl-C.
 
 INFO

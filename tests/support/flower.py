@@ -18,7 +18,12 @@ def flower_command() -> list[str]:
 
 
 class FlowerProcess:
+    """Always with credentials (FLOWER_BASIC_AUTH in `env`), as Flower runs everywhere;
+    `auth` is the first pair, for requests (`get(path, auth=flower.auth)`)."""
+
     def __init__(self, env: dict[str, str], log_path: Path):
+        user, password = env["FLOWER_BASIC_AUTH"].split(",")[0].split(":", 1)
+        self.auth = (user, password)
         self.port = free_port()
         self.env = {**env, "FLOWER_PORT": str(self.port), "FLOWER_ADDRESS": "127.0.0.1"}
         self.log_path = log_path
@@ -30,7 +35,7 @@ class FlowerProcess:
             stdout=log_path.open("w"),
             stderr=subprocess.STDOUT,
         )
-        # /healthcheck needs no credentials.
+        # /healthcheck needs no credentials (nor do the containers' health checks).
         wait_for(self._answers, timeout=60, what="Flower to answer /healthcheck")
 
     def _answers(self) -> bool:
@@ -42,13 +47,19 @@ class FlowerProcess:
         """Wait until Flower receives the worker's events (its heartbeat, every 2s): a task
         sent before Flower's event consumer is listening would never show up in Flower."""
         wait_for(
-            lambda: f'flower_worker_online{{worker="{nodename}"}} 1.0' in self.get("/metrics").text,
+            lambda: f'flower_worker_online{{worker="{nodename}"}} 1.0' in self.metrics(),
             timeout=30,
             what=f"Flower to receive events from {nodename}",
         )
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(f"{self.url}{path}", timeout=5, **kwargs)
+
+    def metrics(self) -> str:
+        """The Prometheus metrics, asked with the credentials a scraper sends."""
+        response = self.get("/metrics", auth=self.auth)
+        response.raise_for_status()
+        return response.text
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -4,11 +4,13 @@ import functools
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as BrokerError
 
 from apps.mailing.tasks import DATABASE_AWAY, send_email_delivery
 from core.enqueue import enqueue_on_commit
+from core.validators import parse_id
 
 from . import reconcile
 from .models import ReportRequest
@@ -54,7 +56,9 @@ def generate_and_send_commission_report(
         manager, month = load_report_request(user_id, period, resend_key)
     except ReportRequestError as exc:
         logger.error("Commission report refused (user_id=%r, period=%r): %s", user_id, period, exc)
-        if isinstance(user_id, int) and isinstance(period, str):
+        # The requests waiting for this report are matched by what the task was given:
+        # an id as stored (an int the column holds: a forged huge one never reaches SQL).
+        if parse_id(user_id, get_user_model()) == user_id and isinstance(period, str):
             refused = ReportRequest.Status.REFUSED
             finish_requests(user_id, period, resend_key, refused, error=str(exc))
         raise

@@ -25,7 +25,7 @@ from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
 from core import upsert
-from core.validators import parse_id
+from core.validators import id_error, parse_id
 
 from .connection import provider_connection
 from .models import EmailDelivery
@@ -279,9 +279,9 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     provider's event marks it as left before the wait is over, and nothing is sent
     again; without tracking, the next attempt may send a second copy.
     """
-    parsed_id = parse_id(delivery_id)
+    parsed_id = parse_id(delivery_id, EmailDelivery)
     if parsed_id is None:
-        raise PermanentEmailError(f"email delivery id must be a whole number, got {delivery_id!r}")
+        raise PermanentEmailError(id_error("email delivery id", delivery_id, EmailDelivery))
     delivery_id = parsed_id
     # The usual case, a delivery that is due, takes this one round trip; why a claim
     # failed is only looked into when it did.

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from apps.taskops.errors import NotRetryable
+from core.validators import parse_id
 
 from . import reconcile, selectors, services
+from .models import EmailDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,9 @@ class EmailDeliveryTask(DjangoTask):
         services.mark_failed(_delivery_id(args, kwargs), services.describe_error(exc))
 
 
-def _delivery_id(args, kwargs):
-    return args[0] if args else kwargs.get("delivery_id")
+def _delivery_id(args, kwargs) -> int | None:
+    """The task's delivery id, if it is one (None matches no delivery)."""
+    return parse_id(args[0] if args else kwargs.get("delivery_id"), EmailDelivery)
 
 
 @shared_task(

@@ -109,7 +109,7 @@ def find_delivery(event: AnymailTrackingEvent) -> EmailDelivery | None:
         if found is not None:
             return found
     metadata = event.metadata or {}
-    delivery_id = parse_id(str(metadata.get("delivery_id", "")))
+    delivery_id = parse_id(str(metadata.get("delivery_id", "")), EmailDelivery)
     if delivery_id is None:
         return None
     candidate = EmailDelivery.objects.filter(pk=delivery_id, provider_message_id="").first()

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from core import upsert
-from core.validators import parse_id
+from core.validators import id_error, parse_id
 
 from ..periods import InvalidPeriod, Period, month_to_date, parse_period
 
@@ -45,10 +45,10 @@ def load_report_request(
         raise ReportRequestError(
             f"resend key must be 1 to 64 letters, digits, '-' or '_', got {resend_key!r}"
         )
-    manager_id = parse_id(user_id)
-    if manager_id is None:
-        raise ReportRequestError(f"user id must be a whole number, got {user_id!r}")
     user = get_user_model()
+    manager_id = parse_id(user_id, user)
+    if manager_id is None:
+        raise ReportRequestError(id_error("user id", user_id, user))
     sql = MANAGER_SQL.format(columns=upsert.columns(user, prefix="u."))
     manager = next(iter(user.objects.raw(sql, [manager_id])), None)
     if manager is None:

@@ -14,8 +14,9 @@ from core.validators import parse_id
 def find_user(reference: str):
     """A user by id, email (case-insensitive) or username."""
     users = get_user_model().objects
-    if parse_id(reference) is not None:
-        matches = users.filter(pk=parse_id(reference))
+    # A number beyond the id column's range is no id: it is looked up as a username.
+    if (user_id := parse_id(reference, users.model)) is not None:
+        matches = users.filter(pk=user_id)
     elif "@" in reference:
         matches = users.filter(email__iexact=reference)
     else:
