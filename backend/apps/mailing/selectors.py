@@ -7,7 +7,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.enqueue import stalled_before
-from core.validators import parse_id
 
 from .models import EmailDelivery
 
@@ -22,10 +21,9 @@ def delivery_that_ended(idempotency_key: str) -> EmailDelivery | None:
     ).first()
 
 
-def cancelled_delivery(delivery_id) -> EmailDelivery | None:
-    """The delivery with this id if an operator cancelled it."""
-    parsed_id = parse_id(delivery_id)
-    return EmailDelivery.objects.filter(pk=parsed_id, status=Status.CANCELLED).first()
+def cancelled_delivery(delivery_id: int | None) -> EmailDelivery | None:
+    """The delivery with this (parsed) id if an operator cancelled it."""
+    return EmailDelivery.objects.filter(pk=delivery_id, status=Status.CANCELLED).first()
 
 
 def owed_deliveries() -> QuerySet[EmailDelivery]:
