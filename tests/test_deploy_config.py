@@ -7,12 +7,14 @@ so they see what `docker compose up` would run. The settings are checked by runn
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from core.credentials import DEVELOPMENT_SECRET_KEY
 from tests.support.compose import (
     ASSIGNMENT,
     COMPOSE_CONFIG,
@@ -410,6 +412,81 @@ def test_production_settings_require_the_secret_key(prod_model):
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+GENERATE_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("change-me", "is a known placeholder"),
+        (f"{secrets.token_urlsafe(40)}-change-me", "is a known placeholder"),
+        (f"django-insecure-{secrets.token_urlsafe(40)}", "is a known placeholder"),
+        (DEVELOPMENT_SECRET_KEY, "is a known placeholder"),
+        (secrets.token_urlsafe(40)[:49], "has 49 characters, fewer than 50"),
+        ("ab" * 40, "has fewer than 5 different characters"),
+    ],
+    ids=["placeholder", "with-placeholder", "django-insecure", "development", "short", "few"],
+)
+def test_production_refuses_a_weak_secret_key(prod_model, key, problem):
+    result = manage("check", env=container_env(prod_model, "web", DJANGO_SECRET_KEY=key))
+    assert result.returncode != 0
+    assert f"DJANGO_SECRET_KEY {problem}" in result.stderr
+    # It says how to make a good one, and the key itself stays out of the logs.
+    assert GENERATE_KEY in result.stderr
+    assert key not in result.stderr
+
+
+def test_production_accepts_a_generated_secret_key(prod_model):
+    key = secrets.token_urlsafe(50)
+    env = container_env(prod_model, "web", DJANGO_SECRET_KEY=key)
+    assert setting_values("SECRET_KEY", env=env) == {"SECRET_KEY": key}
+
+
+STRONG_PASSWORD = secrets.token_urlsafe(16)
+SHORT_PASSWORD = "Fifteen-chars-7"
+
+
+@pytest.mark.parametrize(
+    ("secret", "weak_users"),
+    [
+        ("hook:change-me", "hook"),
+        (f"hook:change-me-{STRONG_PASSWORD}", "hook"),
+        (f"hook:{SHORT_PASSWORD}", "hook"),
+        # During a rotation each password is checked; only the weak one is named.
+        (f"hook:{STRONG_PASSWORD},old:{SHORT_PASSWORD}", "old"),
+    ],
+    ids=["placeholder", "with-placeholder", "short", "rotation"],
+)
+def test_production_refuses_a_weak_webhook_password(prod_model, secret, weak_users):
+    env = container_env(
+        prod_model, "web", EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET=secret
+    )
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert (
+        f"ANYMAIL_WEBHOOK_SECRET has a placeholder or short password for {weak_users}: "
+        "use 16 characters or more"
+    ) in result.stderr
+    # The passwords stay out of the logs.
+    assert STRONG_PASSWORD not in result.stderr
+    assert SHORT_PASSWORD not in result.stderr
+
+
+def test_production_accepts_strong_webhook_passwords(prod_model):
+    secret = f"hook:{STRONG_PASSWORD},old:{secrets.token_urlsafe(16)}"
+    env = container_env(
+        prod_model, "web", EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET=secret
+    )
+    loaded = setting_values("ANYMAIL", env=env)["ANYMAIL"]
+    assert loaded["WEBHOOK_SECRET"] == secret.split(",")
+
+
+def test_development_takes_any_webhook_password():
+    env = clean_env(EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET="hook:dev")
+    loaded = setting_values("ANYMAIL", env=env)["ANYMAIL"]
+    assert loaded["WEBHOOK_SECRET"] == ["hook:dev"]
 
 
 def test_flower_accepts_its_production_environment(prod_model, tmp_path):

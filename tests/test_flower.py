@@ -1,6 +1,7 @@
 """Flower, started with ops/flower/flowerconfig.py, watching the suite's Redis and real workers."""
 
 import runpy
+import secrets
 import subprocess
 
 import pytest
@@ -128,7 +129,7 @@ def test_flower_refuses_to_start_in_production_without_basic_auth(worker_pool, t
         worker_pool,
         tmp_path,
         DJANGO_ENV="production",
-        DJANGO_SECRET_KEY="test-secret-key-for-flower-only",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="localhost",
         FLOWER_BASIC_AUTH="",
     )

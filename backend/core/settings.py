@@ -10,6 +10,15 @@ from pathlib import Path
 
 import environ
 
+from core.credentials import (
+    DEVELOPMENT_SECRET_KEY,
+    MIN_PASSWORD_LENGTH,
+    PLACEHOLDER,
+    generate_command,
+    secret_key_problem,
+    weak_password_users,
+)
+
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BACKEND_DIR.parent
 VAR_DIR = REPO_DIR / "var"
@@ -42,6 +51,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
 if IS_PRODUCTION:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY")
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    # Whoever knows the key can forge sessions and password-reset links: a placeholder
+    # (the example's, Django's, ours) or a short key is refused (core/credentials.py).
+    if key_problem := secret_key_problem(SECRET_KEY):
+        raise environ.ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY {key_problem}: set it to a long random value, "
+            f"e.g. the output of {generate_command(50)}"
+        )
     # Debug pages show settings and code to anyone; "*" accepts any Host header (cache
     # poisoning, password-reset links to a foreign host). Production refuses both.
     if DEBUG:
@@ -52,9 +68,7 @@ if IS_PRODUCTION:
             "list the host names this site answers to"
         )
 else:
-    SECRET_KEY = env.str(
-        "DJANGO_SECRET_KEY", default="insecure-development-key-never-use-in-production"
-    )
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -293,6 +307,13 @@ if EMAIL_TRACKING_ENABLED and not webhook_secrets:
 if any(":" not in secret for secret in webhook_secrets):
     raise environ.ImproperlyConfigured(
         "ANYMAIL_WEBHOOK_SECRET must be 'user:password' (or two of them, comma-separated)"
+    )
+# Production: the same rule as Flower's password (core/credentials.py).
+if IS_PRODUCTION and (weak_webhook_users := weak_password_users(webhook_secrets)):
+    raise environ.ImproperlyConfigured(
+        f"ANYMAIL_WEBHOOK_SECRET has a placeholder or short password for "
+        f"{', '.join(weak_webhook_users)}: use {MIN_PASSWORD_LENGTH} characters or more "
+        f"without '{PLACEHOLDER}', e.g. the output of {generate_command(32)}"
     )
 if webhook_secrets:
     ANYMAIL["WEBHOOK_SECRET"] = webhook_secrets
