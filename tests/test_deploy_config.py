@@ -47,7 +47,9 @@ DEV_EXAMPLE = REPO / ".env.example"
 PROD_EXAMPLE = REPO / ".env.prod.example"
 PROD_COMPOSE = REPO / "docker-compose.prod.yml"
 FLOWER_CONFIG = REPO / "ops" / "flower" / "flowerconfig.py"
-START_SCRIPTS = [REPO / "ops" / "start" / name for name in ("web", "worker", "beat", "flower")]
+START_SCRIPTS = [
+    REPO / "ops" / "start" / name for name in ("web", "worker", "beat", "flower", "migrate")
+]
 
 DEV_SERVICES = {"web", "worker-reports", "worker-email", "beat", "flower", "redis", "postgres"}
 DEV_SERVICES |= {"mailpit"}
@@ -503,6 +505,45 @@ def test_flower_accepts_its_production_environment(prod_model, tmp_path):
     )
     result = fresh_python("-c", code, str(FLOWER_CONFIG), env["FLOWER_STATE_FILE"], env=env)
     assert result.returncode == 0, result.stderr
+
+
+# THE MIGRATE SERVICE: CHECK --DEPLOY, THEN MIGRATE
+# ------------------------------------------------------------------------------
+
+
+def run_migrate_service(prod_model, tmp_path, **changes: str) -> subprocess.CompletedProcess:
+    """The migrate service's command with its environment, on an SQLite file (no PostgreSQL
+    here); the virtualenv's python first on PATH, as the image has it."""
+    command = command_of(prod_model["services"]["migrate"])
+    script = REPO / command[0].removeprefix("/app/")
+    env = container_env(
+        prod_model,
+        "migrate",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **changes,
+    )
+    return subprocess.run(
+        [str(script), *command[1:]], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_migrate_service_checks_the_deployment_then_migrates(prod_model, tmp_path):
+    result = run_migrate_service(prod_model, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    assert "Applying accounts.0001_initial" in result.stdout
+    assert (tmp_path / "db.sqlite3").is_file()
+
+
+def test_migrate_service_stops_an_unsafe_deployment_before_migrating(prod_model, tmp_path):
+    """Cookies sent over plain http: a deploy-check warning, so nothing is migrated and
+    nothing that waits for the migrate service starts."""
+    result = run_migrate_service(prod_model, tmp_path, DJANGO_SECURE_SSL_REDIRECT="False")
+    assert result.returncode != 0
+    assert "security.W008" in result.stdout + result.stderr
+    assert "Applying" not in result.stdout
+    assert not (tmp_path / "db.sqlite3").exists()
 
 
 # SCRIPTS AND IMAGE
