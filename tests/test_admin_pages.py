@@ -99,6 +99,26 @@ def test_the_confirmation_page_has_no_inline_code(admin_client, team):
     assert inline_code(page) == []
 
 
+def test_sessions_end_with_the_browser_and_after_a_working_day(client, settings):
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="operator", is_staff=True)
+    user.set_password("an-operator-password-1")
+    user.save()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "operator", "password": "an-operator-password-1"},
+    )
+    assert response.status_code == 302
+
+    # A browser-session cookie: no expiry date, so closing the browser ends it ...
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert (cookie["max-age"], cookie["expires"]) == ("", "")
+    # ... and the server forgets the session after DJANGO_SESSION_COOKIE_AGE (8 hours).
+    assert client.session.get_expire_at_browser_close() is True
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 8 * 60 * 60
+
+
 def test_team_action_queues_last_months_report(
     admin_client, team, celery_eager, mailoutbox, django_capture_on_commit_callbacks
 ):

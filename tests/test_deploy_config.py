@@ -638,6 +638,19 @@ def test_production_refuses_unsafe_settings(prod_model, changes, message):
     assert message in result.stderr
 
 
+def test_sessions_last_a_working_day_unless_the_environment_says_otherwise(prod_model):
+    names = ("SESSION_COOKIE_AGE", "SESSION_EXPIRE_AT_BROWSER_CLOSE")
+    for value, expected in (("", 8 * 60 * 60), ("3600", 3600)):
+        env = container_env(prod_model, "web", DJANGO_SESSION_COOKIE_AGE=value)
+        assert setting_values(*names, env=env) == {
+            "SESSION_COOKIE_AGE": expected,
+            "SESSION_EXPIRE_AT_BROWSER_CLOSE": True,
+        }
+    refused = manage("check", env=container_env(prod_model, "web", DJANGO_SESSION_COOKIE_AGE="0"))
+    assert refused.returncode != 0
+    assert "DJANGO_SESSION_COOKIE_AGE must be a number of seconds > 0" in refused.stderr
+
+
 def test_hsts_preload_is_opt_in(prod_model):
     for value, expected in (("", False), ("True", True)):
         env = container_env(prod_model, "web", DJANGO_SECURE_HSTS_PRELOAD=value)

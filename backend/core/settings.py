@@ -235,6 +235,12 @@ if IS_PRODUCTION:
     # container network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
+# An admin login lasts a working day (seconds; from the login, not from the last click)
+# and ends when the browser closes, in development as in production.
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 60 * 60)
+if SESSION_COOKIE_AGE <= 0:
+    raise environ.ImproperlyConfigured("DJANGO_SESSION_COOKIE_AGE must be a number of seconds > 0")
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy, on every response: the browser runs scripts, styles and
