@@ -651,6 +651,18 @@ def test_sessions_last_a_working_day_unless_the_environment_says_otherwise(prod_
     assert "DJANGO_SESSION_COOKIE_AGE must be a number of seconds > 0" in refused.stderr
 
 
+def test_prod_web_trusts_the_one_proxy_in_front_of_it(prod_model):
+    """gunicorn is published on loopback for the host's reverse proxy: one proxy, whose
+    X-Forwarded-For entry login throttling reads; development trusts none."""
+    web = container_env(prod_model, "web")
+    assert web["DJANGO_TRUSTED_PROXY_COUNT"] == "1"
+    assert setting_values("TRUSTED_PROXY_COUNT", env=web) == {"TRUSTED_PROXY_COUNT": 1}
+    assert setting_values("TRUSTED_PROXY_COUNT") == {"TRUSTED_PROXY_COUNT": 0}
+    negative = manage("check", env=clean_env(DJANGO_TRUSTED_PROXY_COUNT="-1"))
+    assert negative.returncode != 0
+    assert "DJANGO_TRUSTED_PROXY_COUNT must be 0 or more" in negative.stderr
+
+
 def test_hsts_preload_is_opt_in(prod_model):
     for value, expected in (("", False), ("True", True)):
         env = container_env(prod_model, "web", DJANGO_SECURE_HSTS_PRELOAD=value)

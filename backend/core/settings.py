@@ -263,15 +263,27 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Admin logins: after AXES_FAILURE_LIMIT failures for one user name from one address
-# the login is refused (429) for AXES_COOLOFF_TIME; a success resets the count. Behind
-# the reverse proxy every request comes from its address, so this is per user name
-# there; the proxy can add a per-address limit of its own.
+# ADMIN LOGIN THROTTLING
+# ------------------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# After AXES_FAILURE_LIMIT failures for one user name from one address, that pair is
+# refused (429) for AXES_COOLOFF_TIME; a success resets the pair's count. An address
+# with LOGIN_ADDRESS_FAILURE_LIMIT failures across any user names (password spraying)
+# is refused for every name (core.throttling.LoginThrottleHandler).
 AXES_FAILURE_LIMIT = 5
+LOGIN_ADDRESS_FAILURE_LIMIT = 20
 AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "core.throttling.LoginThrottleHandler"
+# The client's address: REMOTE_ADDR when nothing is in front of the app (0), else the
+# address the outermost of this many reverse proxies saw, from X-Forwarded-For, which
+# each proxy appends to (core.throttling.client_ip). Set it to exactly the number of
+# proxies that append: a higher number trusts what the client wrote.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise environ.ImproperlyConfigured("DJANGO_TRUSTED_PROXY_COUNT must be 0 or more")
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_ip"
 # Lockouts are still logged; the start-up banner in every manage.py command is not.
 AXES_VERBOSE = False
 
