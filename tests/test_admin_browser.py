@@ -1,5 +1,5 @@
 """An operator at the admin, in headless Chromium (Debian's package): retries a failed task,
-adds a deal."""
+adds a deal; and the browser finds nothing its Content-Security-Policy refuses."""
 
 import contextlib
 import datetime as dt
@@ -8,6 +8,7 @@ import shutil
 from decimal import Decimal
 
 import pytest
+from django_celery_beat.models import CrontabSchedule
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -48,6 +49,8 @@ def browser():
         "--window-size=1400,1000",
     ):
         options.add_argument(argument)
+    # The console, where Chromium reports what the Content-Security-Policy refused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     try:
@@ -65,6 +68,15 @@ def screenshot_on_failure(driver, name: str):
         driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
         (ARTIFACTS / f"{name}.html").write_text(driver.page_source)
         raise
+
+
+def csp_violations(driver) -> list[str]:
+    """What the browser refused under the Content-Security-Policy since the last call."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
 
 
 def log_in(browser, live_server, next_path: str) -> None:
@@ -116,6 +128,7 @@ def test_operator_retries_a_failed_report_from_the_admin(
         }
         assert "SUCCESS" in rows[retry.new_task_id[:8]]
         assert re.search(rf"FAILURE .*{retry.new_task_id}", rows[failed.task_id[:8]])
+        assert csp_violations(browser) == []
 
     # The report the retry built went out once.
     messages = wait_for(worker_mailbox.messages, timeout=60, what="the report email")
@@ -162,6 +175,57 @@ def test_operator_adds_a_deal_and_is_told_what_is_wrong_with_a_bad_one(
         )
         row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
         assert "WEB-1" in row and "North" in row
+        # The autocomplete, the calendar shortcuts and the error list ran under the policy.
+        assert csp_violations(browser) == []
 
     deal = Deal.objects.get(external_ref="WEB-1")
     assert (deal.rep, deal.team, deal.commission.amount) == (rep, team, Decimal("100.00"))
+
+
+def test_every_admin_page_runs_under_the_content_security_policy(
+    browser, live_server, django_user_model
+):
+    """Each list and add page the index links to loads its scripts and styles from files
+    without a violation; and an inline script is refused, so a violation would show."""
+    django_user_model.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    TeamFactory(name="North")
+
+    with screenshot_on_failure(browser, "admin-csp"):
+        log_in(browser, live_server, "/admin/")
+        links = [
+            link.get_attribute("href")
+            for link in browser.find_elements(By.CSS_SELECTOR, "#content-main a")
+        ]
+        pages = sorted({link for link in links if link.startswith(live_server.url)})
+        assert len(pages) > 10, pages
+        refused = {}
+        for page in pages:
+            browser.get(page)
+            assert browser.find_element(By.ID, "content")
+            if violations := csp_violations(browser):
+                refused[page] = violations
+        assert refused == {}
+
+        browser.execute_script(
+            "const script = document.createElement('script');"
+            "script.textContent = 'window.inlineRan = true';"
+            "document.body.append(script);"
+        )
+        assert browser.execute_script("return window.inlineRan === true") is False
+        assert any("script-src 'self'" in message for message in csp_violations(browser))
+
+
+def test_the_periodic_task_form_still_explains_its_crontab(browser, live_server, django_user_model):
+    """django-celery-beat's form script, moved out of its template into a static file
+    (templates/admin/djcelery/change_periodictask_form.html), still runs."""
+    django_user_model.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    crontab = CrontabSchedule.objects.create(minute="0", hour="6", day_of_month="1")
+
+    with screenshot_on_failure(browser, "admin-periodic-task"):
+        log_in(browser, live_server, "/admin/django_celery_beat/periodictask/add/")
+        translation = browser.find_element(By.CSS_SELECTOR, ".field-crontab_translation")
+        assert not translation.is_displayed()
+        Select(browser.find_element(By.ID, "id_crontab")).select_by_value(str(crontab.pk))
+        help_text = browser.find_element(By.CSS_SELECTOR, ".field-crontab .help").text
+        assert f"Translation: {crontab.human_readable}" in help_text
+        assert csp_violations(browser) == []

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -6,6 +8,16 @@ from apps.commission.models import Team
 from tests.factories import TeamFactory, add_rep
 
 pytestmark = pytest.mark.django_db
+
+# What Content-Security-Policy (core/settings.py) makes the browser refuse: a script
+# element with a body, a style element or attribute, an inline event handler.
+INLINE_CODE = re.compile(
+    r"<script(?![^>]*\ssrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=", re.IGNORECASE
+)
+
+
+def inline_code(response) -> list[str]:
+    return INLINE_CODE.findall(response.content.decode())
 
 
 @pytest.fixture
@@ -40,6 +52,71 @@ def test_every_project_admin_page_renders(admin_client, team, model):
         reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
     )
     assert change.status_code == 200
+    # Nothing the Content-Security-Policy would make the browser drop.
+    assert inline_code(changelist) == []
+    assert inline_code(change) == []
+
+
+def test_the_inline_code_finder_finds_inline_code():
+    """The assertion above can fail: each kind the policy refuses is found."""
+    from django.http import HttpResponse
+
+    page = HttpResponse(
+        '<script src="/static/a.js"></script><script>x()</script><style>p{}</style>'
+        '<p style="color: red" onclick="x()">'
+    )
+    assert len(inline_code(page)) == 4
+
+
+EXPECTED_POLICY = {
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "object-src 'none'",
+}
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/login/", "/admin/", "/healthz", "/no-such-page/", "/favicon.ico"]
+)
+def test_every_response_carries_the_content_security_policy(client, path):
+    response = client.get(path)
+    policy = response.headers["Content-Security-Policy"]
+    assert {directive.strip() for directive in policy.split(";")} == EXPECTED_POLICY
+
+
+def test_the_confirmation_page_has_no_inline_code(admin_client, team):
+    page = admin_client.post(
+        reverse("admin:commission_team_changelist"),
+        {"action": "send_another_copy", "_selected_action": [team.pk]},
+    )
+    assert page.status_code == 200
+    assert "Yes, email another copy" in page.content.decode()
+    assert inline_code(page) == []
+
+
+def test_sessions_end_with_the_browser_and_after_a_working_day(client, settings):
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="operator", is_staff=True)
+    user.set_password("an-operator-password-1")
+    user.save()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "operator", "password": "an-operator-password-1"},
+    )
+    assert response.status_code == 302
+
+    # A browser-session cookie: no expiry date, so closing the browser ends it ...
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert (cookie["max-age"], cookie["expires"]) == ("", "")
+    # ... and the server forgets the session after DJANGO_SESSION_COOKIE_AGE (8 hours).
+    assert client.session.get_expire_at_browser_close() is True
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 8 * 60 * 60
 
 
 def test_team_action_queues_last_months_report(

@@ -7,12 +7,14 @@ so they see what `docker compose up` would run. The settings are checked by runn
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from core.credentials import DEVELOPMENT_SECRET_KEY
 from tests.support.compose import (
     ASSIGNMENT,
     COMPOSE_CONFIG,
@@ -45,7 +47,9 @@ DEV_EXAMPLE = REPO / ".env.example"
 PROD_EXAMPLE = REPO / ".env.prod.example"
 PROD_COMPOSE = REPO / "docker-compose.prod.yml"
 FLOWER_CONFIG = REPO / "ops" / "flower" / "flowerconfig.py"
-START_SCRIPTS = [REPO / "ops" / "start" / name for name in ("web", "worker", "beat", "flower")]
+START_SCRIPTS = [
+    REPO / "ops" / "start" / name for name in ("web", "worker", "beat", "flower", "migrate")
+]
 
 DEV_SERVICES = {"web", "worker-reports", "worker-email", "beat", "flower", "redis", "postgres"}
 DEV_SERVICES |= {"mailpit"}
@@ -413,6 +417,81 @@ def test_production_settings_require_the_secret_key(prod_model):
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+GENERATE_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("change-me", "is a known placeholder"),
+        (f"{secrets.token_urlsafe(40)}-change-me", "is a known placeholder"),
+        (f"django-insecure-{secrets.token_urlsafe(40)}", "is a known placeholder"),
+        (DEVELOPMENT_SECRET_KEY, "is a known placeholder"),
+        (secrets.token_urlsafe(40)[:49], "has 49 characters, fewer than 50"),
+        ("ab" * 40, "has fewer than 5 different characters"),
+    ],
+    ids=["placeholder", "with-placeholder", "django-insecure", "development", "short", "few"],
+)
+def test_production_refuses_a_weak_secret_key(prod_model, key, problem):
+    result = manage("check", env=container_env(prod_model, "web", DJANGO_SECRET_KEY=key))
+    assert result.returncode != 0
+    assert f"DJANGO_SECRET_KEY {problem}" in result.stderr
+    # It says how to make a good one, and the key itself stays out of the logs.
+    assert GENERATE_KEY in result.stderr
+    assert key not in result.stderr
+
+
+def test_production_accepts_a_generated_secret_key(prod_model):
+    key = secrets.token_urlsafe(50)
+    env = container_env(prod_model, "web", DJANGO_SECRET_KEY=key)
+    assert setting_values("SECRET_KEY", env=env) == {"SECRET_KEY": key}
+
+
+STRONG_PASSWORD = secrets.token_urlsafe(16)
+SHORT_PASSWORD = "Fifteen-chars-7"
+
+
+@pytest.mark.parametrize(
+    ("secret", "weak_users"),
+    [
+        ("hook:change-me", "hook"),
+        (f"hook:change-me-{STRONG_PASSWORD}", "hook"),
+        (f"hook:{SHORT_PASSWORD}", "hook"),
+        # During a rotation each password is checked; only the weak one is named.
+        (f"hook:{STRONG_PASSWORD},old:{SHORT_PASSWORD}", "old"),
+    ],
+    ids=["placeholder", "with-placeholder", "short", "rotation"],
+)
+def test_production_refuses_a_weak_webhook_password(prod_model, secret, weak_users):
+    env = container_env(
+        prod_model, "web", EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET=secret
+    )
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert (
+        f"ANYMAIL_WEBHOOK_SECRET has a placeholder or short password for {weak_users}: "
+        "use 16 characters or more"
+    ) in result.stderr
+    # The passwords stay out of the logs.
+    assert STRONG_PASSWORD not in result.stderr
+    assert SHORT_PASSWORD not in result.stderr
+
+
+def test_production_accepts_strong_webhook_passwords(prod_model):
+    secret = f"hook:{STRONG_PASSWORD},old:{secrets.token_urlsafe(16)}"
+    env = container_env(
+        prod_model, "web", EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET=secret
+    )
+    loaded = setting_values("ANYMAIL", env=env)["ANYMAIL"]
+    assert loaded["WEBHOOK_SECRET"] == secret.split(",")
+
+
+def test_development_takes_any_webhook_password():
+    env = clean_env(EMAIL_TRACKING_ENABLED="True", ANYMAIL_WEBHOOK_SECRET="hook:dev")
+    loaded = setting_values("ANYMAIL", env=env)["ANYMAIL"]
+    assert loaded["WEBHOOK_SECRET"] == ["hook:dev"]
+
+
 def test_flower_accepts_its_production_environment(prod_model, tmp_path):
     """Flower reads FLOWER_* variables itself (an empty number would stop it) and then
     runs ops/flower/flowerconfig.py, which refuses production without basic auth."""
@@ -444,6 +523,45 @@ def test_dev_flower_has_credentials_its_config_accepts(dev_model, tmp_path):
     )
     result = fresh_python("-c", code, str(FLOWER_CONFIG), env=env)
     assert result.returncode == 0, result.stderr
+
+
+# THE MIGRATE SERVICE: CHECK --DEPLOY, THEN MIGRATE
+# ------------------------------------------------------------------------------
+
+
+def run_migrate_service(prod_model, tmp_path, **changes: str) -> subprocess.CompletedProcess:
+    """The migrate service's command with its environment, on an SQLite file (no PostgreSQL
+    here); the virtualenv's python first on PATH, as the image has it."""
+    command = command_of(prod_model["services"]["migrate"])
+    script = REPO / command[0].removeprefix("/app/")
+    env = container_env(
+        prod_model,
+        "migrate",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **changes,
+    )
+    return subprocess.run(
+        [str(script), *command[1:]], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_migrate_service_checks_the_deployment_then_migrates(prod_model, tmp_path):
+    result = run_migrate_service(prod_model, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    assert "Applying accounts.0001_initial" in result.stdout
+    assert (tmp_path / "db.sqlite3").is_file()
+
+
+def test_migrate_service_stops_an_unsafe_deployment_before_migrating(prod_model, tmp_path):
+    """Cookies sent over plain http: a deploy-check warning, so nothing is migrated and
+    nothing that waits for the migrate service starts."""
+    result = run_migrate_service(prod_model, tmp_path, DJANGO_SECURE_SSL_REDIRECT="False")
+    assert result.returncode != 0
+    assert "security.W008" in result.stdout + result.stderr
+    assert "Applying" not in result.stdout
+    assert not (tmp_path / "db.sqlite3").exists()
 
 
 # SCRIPTS AND IMAGE
@@ -536,6 +654,31 @@ def test_production_refuses_unsafe_settings(prod_model, changes, message):
     result = manage("check", env=container_env(prod_model, "web", **changes))
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_sessions_last_a_working_day_unless_the_environment_says_otherwise(prod_model):
+    names = ("SESSION_COOKIE_AGE", "SESSION_EXPIRE_AT_BROWSER_CLOSE")
+    for value, expected in (("", 8 * 60 * 60), ("3600", 3600)):
+        env = container_env(prod_model, "web", DJANGO_SESSION_COOKIE_AGE=value)
+        assert setting_values(*names, env=env) == {
+            "SESSION_COOKIE_AGE": expected,
+            "SESSION_EXPIRE_AT_BROWSER_CLOSE": True,
+        }
+    refused = manage("check", env=container_env(prod_model, "web", DJANGO_SESSION_COOKIE_AGE="0"))
+    assert refused.returncode != 0
+    assert "DJANGO_SESSION_COOKIE_AGE must be a number of seconds > 0" in refused.stderr
+
+
+def test_prod_web_trusts_the_one_proxy_in_front_of_it(prod_model):
+    """gunicorn is published on loopback for the host's reverse proxy: one proxy, whose
+    X-Forwarded-For entry login throttling reads; development trusts none."""
+    web = container_env(prod_model, "web")
+    assert web["DJANGO_TRUSTED_PROXY_COUNT"] == "1"
+    assert setting_values("TRUSTED_PROXY_COUNT", env=web) == {"TRUSTED_PROXY_COUNT": 1}
+    assert setting_values("TRUSTED_PROXY_COUNT") == {"TRUSTED_PROXY_COUNT": 0}
+    negative = manage("check", env=clean_env(DJANGO_TRUSTED_PROXY_COUNT="-1"))
+    assert negative.returncode != 0
+    assert "DJANGO_TRUSTED_PROXY_COUNT must be 0 or more" in negative.stderr
 
 
 def test_hsts_preload_is_opt_in(prod_model):

@@ -1,6 +1,7 @@
 """Email configuration: providers from the environment, the tracking secret, retry timing."""
 
 import json
+import secrets
 
 import pytest
 from celery.utils.time import get_exponential_backoff_interval
@@ -53,7 +54,7 @@ def test_anymail_settings_come_from_the_environment():
 def test_production_with_tracking_on_and_no_webhook_secret_fails_loudly():
     loaded = load_settings(
         DJANGO_ENV="production",
-        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="reports.example.com",
         EMAIL_TRACKING_ENABLED="true",
     )

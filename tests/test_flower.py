@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import runpy
+import secrets
 import subprocess
 
 import pytest
@@ -160,7 +161,7 @@ def test_flower_refuses_to_start_without_basic_auth(worker_pool, tmp_path, envir
         worker_pool,
         tmp_path,
         DJANGO_ENV=environment,
-        DJANGO_SECRET_KEY="test-secret-key-for-flower-only",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="localhost",
         FLOWER_BASIC_AUTH="",
     )

@@ -3,6 +3,7 @@ Flower, Celery's config dump and Django's error pages."""
 
 import json
 import runpy
+import secrets
 
 import pytest
 import requests
@@ -58,7 +59,7 @@ def production_flower_env(worker_pool, tmp_path, **extra: str) -> dict[str, str]
     return {
         **env,
         "DJANGO_ENV": "production",
-        "DJANGO_SECRET_KEY": "test-secret-key-for-flower-only",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "localhost",
         "FLOWER_BASIC_AUTH": ":".join(STRONG),
         "FLOWER_STATE_FILE": str(tmp_path / "flower" / "state"),

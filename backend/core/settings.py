@@ -9,6 +9,16 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+
+from core.credentials import (
+    DEVELOPMENT_SECRET_KEY,
+    KNOWN_PASSWORDS,
+    MIN_PASSWORD_LENGTH,
+    generate_command,
+    secret_key_problem,
+    weak_password_users,
+)
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BACKEND_DIR.parent
@@ -42,6 +52,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=not IS_PRODUCTION)
 if IS_PRODUCTION:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY")
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+    # Whoever knows the key can forge sessions and password-reset links: a placeholder
+    # (the example's, Django's, ours) or a short key is refused (core/credentials.py).
+    if key_problem := secret_key_problem(SECRET_KEY):
+        raise environ.ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY {key_problem}: set it to a long random value, "
+            f"e.g. the output of {generate_command(50)}"
+        )
     # Debug pages show settings and code to anyone; "*" accepts any Host header (cache
     # poisoning, password-reset links to a foreign host). Production refuses both.
     if DEBUG:
@@ -52,9 +69,7 @@ if IS_PRODUCTION:
             "list the host names this site answers to"
         )
 else:
-    SECRET_KEY = env.str(
-        "DJANGO_SECRET_KEY", default="insecure-development-key-never-use-in-production"
-    )
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -129,6 +144,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "axes",
+    # Its system checks; the header comes from CSPMiddleware.
+    "csp",
     "anymail",
     "apps.accounts",
     "apps.commission",
@@ -147,6 +164,8 @@ AUTHENTICATION_BACKENDS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, which answers static files itself: every response gets the policy.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -185,6 +204,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # ------------------------------------------------------------------------------
 # https://whitenoise.readthedocs.io/en/stable/django.html
 STATIC_URL = "static/"
+# The project's own files (scripts moved out of templates, as the Content-Security-Policy
+# below wants); each app's static/ folder is found as well.
+STATICFILES_DIRS = [BACKEND_DIR / "static"]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=VAR_DIR / "static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -214,16 +236,55 @@ if IS_PRODUCTION:
     # container network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
+# An admin login lasts a working day (seconds; from the login, not from the last click)
+# and ends when the browser closes, in development as in production.
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 60 * 60)
+if SESSION_COOKIE_AGE <= 0:
+    raise environ.ImproperlyConfigured("DJANGO_SESSION_COOKIE_AGE must be a number of seconds > 0")
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
-# Admin logins: after AXES_FAILURE_LIMIT failures for one user name from one address
-# the login is refused (429) for AXES_COOLOFF_TIME; a success resets the count. Behind
-# the reverse proxy every request comes from its address, so this is per user name
-# there; the proxy can add a per-address limit of its own.
+
+# Content-Security-Policy, on every response: the browser runs scripts, styles and
+# images from this site only, sends forms only here, and nobody frames the site. No
+# inline script or style attribute runs: Django's admin has none, and the one of
+# django-celery-beat's task form is a file here (templates/admin/djcelery/); a template
+# that needs one gets a static file instead. Flower is its own server (tornado) and does
+# not send this header.
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# ADMIN LOGIN THROTTLING
+# ------------------------------------------------------------------------------
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# After AXES_FAILURE_LIMIT failures for one user name from one address, that pair is
+# refused (429) for AXES_COOLOFF_TIME; a success resets the pair's count. An address
+# with LOGIN_ADDRESS_FAILURE_LIMIT failures across any user names (password spraying)
+# is refused for every name (core.throttling.LoginThrottleHandler).
 AXES_FAILURE_LIMIT = 5
+LOGIN_ADDRESS_FAILURE_LIMIT = 20
 AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "core.throttling.LoginThrottleHandler"
+# The client's address: REMOTE_ADDR when nothing is in front of the app (0), else the
+# address the outermost of this many reverse proxies saw, from X-Forwarded-For, which
+# each proxy appends to (core.throttling.client_ip). Set it to exactly the number of
+# proxies that append: a higher number trusts what the client wrote.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise environ.ImproperlyConfigured("DJANGO_TRUSTED_PROXY_COUNT must be 0 or more")
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_ip"
 # Lockouts are still logged; the start-up banner in every manage.py command is not.
 AXES_VERBOSE = False
 
@@ -304,6 +365,13 @@ if EMAIL_TRACKING_ENABLED and not webhook_secrets:
 if any(":" not in secret for secret in webhook_secrets):
     raise environ.ImproperlyConfigured(
         "ANYMAIL_WEBHOOK_SECRET must be 'user:password' (or two of them, comma-separated)"
+    )
+# Production: the same rule as Flower's password (core/credentials.py).
+if IS_PRODUCTION and (weak_webhook_users := weak_password_users(webhook_secrets)):
+    raise environ.ImproperlyConfigured(
+        f"ANYMAIL_WEBHOOK_SECRET has a placeholder or short password for "
+        f"{', '.join(weak_webhook_users)}: use {MIN_PASSWORD_LENGTH} characters or more "
+        f"with no {' or '.join(KNOWN_PASSWORDS)} in it, e.g. the output of {generate_command(32)}"
     )
 if webhook_secrets:
     ANYMAIL["WEBHOOK_SECRET"] = webhook_secrets

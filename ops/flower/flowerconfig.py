@@ -13,6 +13,9 @@ from pathlib import Path
 
 import environ
 
+# Importable here: `celery -A core flower` has imported the `core` package (backend/).
+from core import credentials as _credentials_rules
+
 _REPO_DIR = Path(__file__).resolve().parents[2]
 _env = environ.Env()
 if _env.bool("DJANGO_READ_DOT_ENV_FILE", default=True):
@@ -42,20 +45,14 @@ if not _credentials:
         "FLOWER_BASIC_AUTH is required: set it to user:password (Flower refuses to start "
         "without authentication; in development `make run` and docker compose set one)"
     )
-_MIN_PASSWORD_LENGTH = 16
-# The examples' placeholder and docker-compose.yml's development default.
-_PLACEHOLDERS = ("change-me", "commission-demo")
-_weak = [
-    pair.split(":", 1)[0]
-    for pair in _credentials
-    if len(pair.split(":", 1)[1]) < _MIN_PASSWORD_LENGTH
-    or any(placeholder in pair.split(":", 1)[1] for placeholder in _PLACEHOLDERS)
-]
+# The rule the settings apply to the webhook's password too (core/credentials.py).
+_weak = _credentials_rules.weak_password_users(_credentials)
 if _PRODUCTION and _weak:
     raise RuntimeError(
         f"FLOWER_BASIC_AUTH has a placeholder or short password for {', '.join(_weak)}: use "
-        f'{_MIN_PASSWORD_LENGTH} characters or more, e.g. python3 -c "import secrets; '
-        'print(secrets.token_urlsafe(32))"'
+        f"{_credentials_rules.MIN_PASSWORD_LENGTH} characters or more, with no "
+        f"{' or '.join(_credentials_rules.KNOWN_PASSWORDS)} in it, e.g. "
+        f"{_credentials_rules.generate_command(32)}"
     )
 basic_auth = _credentials
 
