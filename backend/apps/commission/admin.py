@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
+from core.admin_records import KeptRecordAdmin
 
 from . import payouts
 from .forms import DealAddForm
@@ -297,7 +298,7 @@ class CommissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CommissionReport)
-class CommissionReportAdmin(admin.ModelAdmin):
+class CommissionReportAdmin(KeptRecordAdmin):
     """Each manager's report as it was emailed: read-only, and never deleted (it is
     what the email said)."""
 
@@ -307,18 +308,9 @@ class CommissionReportAdmin(admin.ModelAdmin):
     readonly_fields = ["manager", "period", "subject", "body_text", "data", "generated_at"]
     exclude = ["body_html"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ReportRequest)
-class ReportRequestAdmin(admin.ModelAdmin):
+class ReportRequestAdmin(KeptRecordAdmin):
     """Every report asked for, and whether it is still owed; read-only: the reconciler
     and the report task move them. Never deleted: they say who asked for which email,
     and a monthly one is what keeps the schedule from sending a manager's month twice."""
@@ -338,15 +330,6 @@ class ReportRequestAdmin(admin.ModelAdmin):
     search_fields = ["manager__username", "manager__email", "requested_by"]
     list_select_related = ["manager", "delivery"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # OwedWorkFilter's two choices.
     def owed(self):

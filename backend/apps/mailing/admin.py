@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_owed import OwedWorkFilter, age
+from core.admin_records import KeptRecordAdmin
 
 from .cancel import PERMISSION, cancel_deliveries, plan_cancel
 from .models import EmailDelivery
@@ -9,7 +10,7 @@ from .selectors import owed_deliveries, stalled_deliveries
 
 
 @admin.register(EmailDelivery)
-class EmailDeliveryAdmin(admin.ModelAdmin):
+class EmailDeliveryAdmin(KeptRecordAdmin):
     """Every email owed or sent; read-only, and never deleted: the row holds its
     idempotency key, and without it the next request for that email sends a second
     copy. An owed one an operator wants stopped is cancelled instead."""
@@ -51,15 +52,6 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
     ]
 
     actions = ["cancel"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm(PERMISSION)

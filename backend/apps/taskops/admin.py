@@ -7,6 +7,7 @@ from django_celery_results.admin import TaskResultAdmin
 from django_celery_results.models import TaskResult
 
 from core.admin_confirm import confirmation_page, confirmed
+from core.admin_records import KeptRecordAdmin
 
 # Registers the periodic tasks admin (django-celery-beat's, with permissions and a log).
 from . import schedule_admin  # noqa: F401
@@ -131,18 +132,11 @@ class RetryableTaskResultAdmin(TaskResultAdmin):
 
 
 @admin.register(TaskRetry)
-class TaskRetryAdmin(admin.ModelAdmin):
+class TaskRetryAdmin(KeptRecordAdmin):
+    """Who retried which failure; never deleted, not even by a superuser: the row is
+    what stops the same failure being retried twice."""
+
     list_display = ["task_name", "original_task_id", "new_task_id", "retried_by_name", "retried_at"]
     list_filter = ["task_name", "retried_at"]
     search_fields = ["original_task_id", "new_task_id", "task_name", "retried_by_name"]
     date_hierarchy = "retried_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    # Not even a superuser: the row is what stops the same failure being retried twice.
-    def has_delete_permission(self, request, obj=None):
-        return False
