@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from babel.messages.mofile import read_mo
@@ -136,6 +137,117 @@ def test_the_image_refuses_to_make_root_its_app_user(uid, refused):
     )
     assert (result.returncode != 0) is refused
     assert ("never runs as root" in result.stderr) is refused
+
+
+# THE CONTAINERS NEVER READ THE CHECKOUT'S .env OR var/run.env
+# ------------------------------------------------------------------------------
+
+# A developer's .env, written for `make run` on the host, and what `make run` left in
+# var/run.env (which wins over .env). Compose itself takes FLOWER_BASIC_AUTH from .env: it
+# names it in docker-compose.yml.
+DOT_ENV = {
+    "DJANGO_ENV": "production",
+    "DJANGO_ALLOWED_HOSTS": "localhost",
+    "FLOWER_PORT": "5556",
+    "TIME_ZONE": "Pacific/Kiritimati",
+    "FLOWER_BASIC_AUTH": "me:my-own-flower-password",
+}
+RUN_ENV = {
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6390/0",
+    "LANGUAGE_CODE": "ru",
+    "FLOWER_URL_PREFIX": "from-make-run",
+}
+
+WEB_SETTINGS = """
+import json, sys
+from django.conf import settings
+from django.http.request import validate_host
+print(json.dumps({
+    "repo": str(settings.REPO_DIR),
+    "health_check_host_allowed": validate_host(sys.argv[1], settings.ALLOWED_HOSTS),
+    "TIME_ZONE": settings.TIME_ZONE,
+    "LANGUAGE_CODE": settings.LANGUAGE_CODE,
+    "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+}))
+"""
+
+FLOWER_OPTIONS = """
+import json, runpy, sys
+options = runpy.run_path(sys.argv[1])
+print(json.dumps({name: options[name] for name in ("port", "address", "url_prefix", "basic_auth")}))
+"""
+
+
+@pytest.fixture
+def hostile_checkout(checkout) -> Path:
+    (checkout / ".env").write_text("".join(f"{k}={v}\n" for k, v in DOT_ENV.items()))
+    (checkout / "var" / "run.env").write_text("".join(f"{k}={v}\n" for k, v in RUN_ENV.items()))
+    return checkout
+
+
+def url_of_health_check(service: dict):
+    return urlsplit(next(word for word in service["healthcheck"]["test"] if "://" in word))
+
+
+def test_web_in_development_never_reads_the_checkouts_env_files(hostile_checkout):
+    model = resolve_dev(hostile_checkout)
+    web = model["services"]["web"]
+    health_check = url_of_health_check(web)
+    assert health_check.port == 8000
+
+    def settings_seen(env: dict[str, str]) -> dict:
+        # The container's /app/backend (start scripts run there) is the copy's backend/.
+        return printed_json(
+            WEB_SETTINGS, health_check.hostname, env=env, cwd=hostile_checkout / "backend"
+        )
+
+    seen = settings_seen(in_container(model, "web"))
+    assert seen["repo"] == str(hostile_checkout)
+    assert seen["health_check_host_allowed"], "web's health check would get 400"
+    assert seen["TIME_ZONE"] == "UTC"
+    assert seen["LANGUAGE_CODE"] == "en"
+    assert seen["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+
+    # Without the variable compose sets, the same load sees the files: the check above can
+    # fail, and this is the failure the development stack had.
+    env = in_container(model, "web")
+    del env["DJANGO_READ_DOT_ENV_FILE"]
+    leaked = settings_seen(env)
+    assert not leaked["health_check_host_allowed"]
+    assert (leaked["TIME_ZONE"], leaked["LANGUAGE_CODE"]) == ("Pacific/Kiritimati", "ru")
+
+
+def test_flower_in_development_listens_where_its_port_and_health_check_look(
+    hostile_checkout, tmp_path
+):
+    model = resolve_dev(hostile_checkout)
+    flower = model["services"]["flower"]
+    (published,) = flower["ports"]
+    health_check = url_of_health_check(flower)
+    assert health_check.port == published["target"]
+    state = str(tmp_path / "flower" / "state")
+
+    def options(env: dict[str, str]) -> dict:
+        config = hostile_checkout / "ops" / "flower" / "flowerconfig.py"
+        return printed_json(FLOWER_OPTIONS, str(config), env=env, cwd=hostile_checkout / "backend")
+
+    seen = options(in_container(model, "flower", FLOWER_STATE_FILE=state))
+    assert seen["port"] == published["target"]
+    assert seen["address"] == flower["environment"]["FLOWER_ADDRESS"]
+    assert seen["url_prefix"] == ""
+    # What compose took from .env, because docker-compose.yml asks for it by name.
+    assert seen["basic_auth"] == [DOT_ENV["FLOWER_BASIC_AUTH"]]
+
+    env = in_container(model, "flower", FLOWER_STATE_FILE=state)
+    del env["DJANGO_READ_DOT_ENV_FILE"]
+    leaked = options(env)
+    assert (leaked["port"], leaked["url_prefix"]) == (5556, "from-make-run")
+
+
+def test_every_service_of_the_image_gets_the_same_environment_rule(checkout):
+    model = resolve_dev(checkout)
+    for name, service in image_services(model).items():
+        assert service["environment"]["DJANGO_READ_DOT_ENV_FILE"] == "False", name
 
 
 # THE CATALOGS IN A CHECKOUT THE APP USER CANNOT WRITE
