@@ -25,6 +25,8 @@ from tests.support.compose import (
     dockerfile_stages,
     env_file_entries,
     image_services,
+    resolved,
+    seconds,
 )
 from tests.support.fresh_python import clean_env, printed_json
 from tests.support.processes import REPO_DIR as REPO
@@ -248,6 +250,42 @@ def test_every_service_of_the_image_gets_the_same_environment_rule(checkout):
     model = resolve_dev(checkout)
     for name, service in image_services(model).items():
         assert service["environment"]["DJANGO_READ_DOT_ENV_FILE"] == "False", name
+
+
+# HEALTH CHECKS AND REDIS
+# ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_model() -> dict:
+    return resolved("dev")
+
+
+def test_every_health_check_allows_for_a_slow_first_start(dev_model):
+    """Redis replaying a large append-only file answers LOADING, PostgreSQL's first start
+    runs initdb: failures in start_period do not count, a success counts at once."""
+    checked = {
+        name: service["healthcheck"]
+        for name, service in dev_model["services"].items()
+        if service.get("healthcheck")
+    }
+    assert set(checked) == set(dev_model["services"])
+    for name, healthcheck in checked.items():
+        assert seconds(healthcheck.get("start_period", "0s")) > 0, f"{name}: no start_period"
+
+
+def test_postgres_is_healthy_once_it_takes_network_connections(dev_model):
+    """initdb's temporary server listens on its socket only: a check over the socket
+    passes before the server the others reach has started."""
+    test = dev_model["services"]["postgres"]["healthcheck"]["test"]
+    (check,) = [word for word in test if "pg_isready" in word]
+    assert re.search(r"\s-h\s+127\.0\.0\.1\b", check), check
+
+
+def test_redis_refuses_new_tasks_at_a_memory_limit_instead_of_dropping_any(dev_model):
+    command = dev_model["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert re.fullmatch(r"[1-9]\d*(mb|gb)", command[command.index("--maxmemory") + 1])
 
 
 # THE CATALOGS IN A CHECKOUT THE APP USER CANNOT WRITE
