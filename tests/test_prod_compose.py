@@ -1,8 +1,10 @@
 """docker-compose.prod.yml: the env file checked before anything starts, each container
-given only the secrets it uses.
+given only the secrets it uses, Redis and PostgreSQL without a password on a command
+line or in their environment, Redis's memory bounded.
 
 Read as Compose v2 resolves it (tests/support/compose.py), without a Docker engine. What
-runs inside the containers (the preflight check) is run here on the host.
+runs inside the containers (the preflight check, Redis's start command and health check)
+is run here on the host: its paths swapped for temporary ones, nothing else.
 """
 
 import importlib.util
@@ -10,11 +12,13 @@ import json
 import os
 import re
 import secrets
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.support.compose import (
     PLACEHOLDER,
@@ -28,10 +32,14 @@ from tests.support.compose import (
 )
 from tests.support.fresh_python import clean_env, printed_json
 from tests.support.processes import REPO_DIR as REPO
+from tests.support.processes import free_port
+from tests.support.waiting import StopWaiting, wait_for
 
 PROD_EXAMPLE = REPO / ".env.prod.example"
 PREFLIGHT = REPO / "ops" / "docker" / "preflight.py"
 CHECK = REPO / "ops" / "scripts" / "check-prod-env.sh"
+REDIS_SECRET = "/run/secrets/redis_password"
+POSTGRES_SECRET = "/run/secrets/postgres_password"
 
 DJANGO_SERVICES = ["web", "worker-reports", "worker-email", "beat", "migrate"]
 
@@ -54,8 +62,8 @@ SECRETS_REACHING = {
     "worker-email": DJANGO_SECRETS | TRACKING_SECRETS | PROVIDER_SECRETS,
     "beat": DJANGO_SECRETS,
     "flower": FLOWER_SECRETS,
-    "redis": {"REDIS_PASSWORD"},
-    "postgres": {"POSTGRES_PASSWORD"},
+    "redis": set(),
+    "postgres": set(),
 }
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|DSN|AUTH|DATABASE_URL|BROKER_URL")
 
@@ -230,7 +238,7 @@ def test_preflight_service_sees_every_variable_its_rules_read(prod):
     backends = [f"anymail.backends.{esp}.EmailBackend" for esp in preflight.PROVIDER_CREDENTIALS]
     for backend in [*backends, ""]:
         preflight.problems(Recording(given, EMAIL_BACKEND=backend, METRICS_TOKEN="x"))
-    assert {"MAILGUN_WEBHOOK_SIGNING_KEY", "BREVO_API_KEY"} <= read
+    assert {"MAILGUN_WEBHOOK_SIGNING_KEY", "BREVO_API_KEY", "REDIS_MAXMEMORY"} <= read
     assert read <= set(model["services"]["preflight"]["environment"])
 
 
@@ -254,6 +262,7 @@ def test_check_lists_every_problem_at_once_and_no_secret(tmp_path):
         "METRICS_TOKEN": secrets.token_hex(15),
         "ANYMAIL_WEBHOOK_SECRET": "",
         "DJANGO_DEBUG": "True",
+        "REDIS_MAXMEMORY": "0",
         "SENTRY_DSNN": f"https://{secrets.token_hex(16)}@sentry.invalid/1",
     }
     env_file, _ = filled_in(tmp_path / ".env.prod", **weak)
@@ -285,11 +294,11 @@ def test_check_names_every_missing_required_variable(tmp_path):
 def test_check_notes_variables_the_env_file_leaves_out(tmp_path):
     """An env file from before a variable was added works with its default; the check
     says which ones."""
-    env_file, _ = filled_in(tmp_path / ".env.prod", TIME_ZONE=None, LOG_LEVEL=None)
+    env_file, _ = filled_in(tmp_path / ".env.prod", REDIS_MAXMEMORY=None, LOG_LEVEL=None)
     result = run_check(env_file)
     assert result.returncode == 0, result.stderr
     assert "so their defaults apply" in result.stdout
-    assert "TIME_ZONE, LOG_LEVEL" in result.stdout
+    assert "LOG_LEVEL, REDIS_MAXMEMORY" in result.stdout
 
 
 def test_check_cannot_read_a_missing_env_file(tmp_path):
@@ -305,6 +314,7 @@ def test_check_and_preflight_service_find_the_same_problems(tmp_path):
         REDIS_PASSWORD="short",
         METRICS_TOKEN="too-short",
         DJANGO_DEBUG="on",
+        REDIS_MAXMEMORY="lots",
         DJANGO_CSRF_TRUSTED_ORIGINS="https://reports.example.com",
         POSTMARK_SERVER_TOKEN="",
     )
@@ -312,7 +322,7 @@ def test_check_and_preflight_service_find_the_same_problems(tmp_path):
     in_the_container = run_preflight_service(resolved("prod", env_file))
     assert on_the_host.returncode == in_the_container.returncode == 1
     assert named(on_the_host.stderr) == named(in_the_container.stderr)
-    assert len(named(on_the_host.stderr)) == 6
+    assert len(named(on_the_host.stderr)) == 7
 
 
 def test_check_reads_the_env_file_as_compose_does(tmp_path):
@@ -415,6 +425,8 @@ def good_values(tmp_path_factory):
         ({"DJANGO_ALLOWED_HOSTS": "reports.acme.test,*"}, "DJANGO_ALLOWED_HOSTS", "'*'"),
         ({"DJANGO_ALLOWED_HOSTS": "reports.example.com"}, "DJANGO_ALLOWED_HOSTS", "example.com"),
         ({"DJANGO_DEBUG": "yes"}, "DJANGO_DEBUG", "must be off"),
+        ({"REDIS_MAXMEMORY": "0"}, "REDIS_MAXMEMORY", "all the host's memory"),
+        ({"REDIS_MAXMEMORY": "half"}, "REDIS_MAXMEMORY", "a size Redis reads"),
         (
             {"CELERY_BROKER_URL": f"redis://:{PLACEHOLDER}@broker.acme.test:6379/0"},
             "CELERY_BROKER_URL",
@@ -427,6 +439,11 @@ def test_a_rule_names_the_problem_and_what_to_do(good_values, changes, name, pro
     found = preflight.problems({**good_values, **changes})
     assert [found_name for found_name, _ in found] == [name]
     assert problem in found[0][1]
+
+
+@pytest.mark.parametrize("size", ["512mb", "2GB", "1073741824", "100k"])
+def test_redis_memory_sizes_redis_reads_pass(good_values, size):
+    assert preflight.problems({**good_values, "REDIS_MAXMEMORY": size}) == []
 
 
 @pytest.mark.parametrize(("length", "refused"), [(31, True), (32, False)])
@@ -459,6 +476,18 @@ def test_each_container_gets_only_the_secrets_it_uses(prod):
         for service_name, service in model["services"].items()
     }
     assert reached == SECRETS_REACHING
+
+
+def test_no_secret_is_in_the_model_outside_the_services(prod):
+    """Top-level `secrets:` name the variables compose reads; their values are not there
+    (the x- blocks are only what the services are built from)."""
+    model, values = prod
+    outside = json.dumps(
+        {key: part for key, part in model.items() if key != "services" and not key.startswith("x-")}
+    )
+    assert [name for name, value in values.items() if value in outside] == []
+    assert model["secrets"]["redis_password"]["environment"] == "REDIS_PASSWORD"
+    assert model["secrets"]["postgres_password"]["environment"] == "POSTGRES_PASSWORD"
 
 
 def test_app_containers_get_the_service_passwords_only_inside_their_urls(prod):
@@ -523,3 +552,134 @@ def test_every_variable_of_the_example_reaches_a_container():
     # The credentials the example documents but leaves unset reach worker-email when set.
     documented = set(env_file_entries(PROD_EXAMPLE))
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= documented & reached
+
+
+# REDIS AND POSTGRESQL
+# ------------------------------------------------------------------------------
+
+
+def test_every_health_check_has_a_start_period(prod):
+    model, _ = prod
+    for name, service in model["services"].items():
+        if "healthcheck" in service:
+            assert service["healthcheck"].get("start_period"), name
+    for name in ("redis", "postgres"):
+        # A large AOF, a new volume's initialisation or a crash recovery: minutes, not
+        # the 50 seconds that interval x retries allow.
+        assert model["services"][name]["healthcheck"]["start_period"] == "2m0s", name
+
+
+def test_redis_memory_is_bounded_by_redis_maxmemory(tmp_path, prod):
+    model, _ = prod
+    script = command_of(model["services"]["redis"])[2]
+    assert "--maxmemory '512mb' --maxmemory-policy noeviction" in script
+    assert "--appendonly yes" in script
+    env_file, _ = filled_in(tmp_path / ".env.prod", REDIS_MAXMEMORY="2gb")
+    script = command_of(resolved("prod", env_file)["services"]["redis"])[2]
+    assert "--maxmemory '2gb'" in script
+    # Left out of an older env file: the same default.
+    env_file, _ = filled_in(tmp_path / ".env.prod", REDIS_MAXMEMORY=None)
+    script = command_of(resolved("prod", env_file)["services"]["redis"])[2]
+    assert "--maxmemory '512mb'" in script
+
+
+def test_postgres_reads_its_password_from_the_secret_file(prod):
+    model, _ = prod
+    postgres = model["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == POSTGRES_SECRET
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    assert [secret["target"] for secret in postgres["secrets"]] == [POSTGRES_SECRET]
+    # Ready over TCP: the image's temporary server while it initialises answers only on
+    # the socket.
+    assert "pg_isready -h 127.0.0.1 " in postgres["healthcheck"]["test"][1]
+
+
+@pytest.fixture
+def redis_secret(tmp_path):
+    password = secrets.token_urlsafe(32)
+    path = tmp_path / "redis_password"
+    path.write_text(password)  # as compose writes it: no newline
+    return path, password
+
+
+def redis_health_check(model: dict, secret: Path, port: int | None = None) -> str:
+    test = model["services"]["redis"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    check = unescaped(test[1])
+    assert REDIS_SECRET in check and "redis-cli ping" in check
+    check = check.replace(REDIS_SECRET, str(secret))
+    return check.replace("redis-cli ping", f"redis-cli -p {port} ping") if port else check
+
+
+@pytest.mark.integration
+def test_redis_starts_with_the_password_from_the_secret_file(prod, tmp_path, redis_secret):
+    """Redis's command as compose resolves it, run here: the image's entrypoint (which
+    only drops to the redis user) skipped, a free port and a scratch directory added."""
+    model, _ = prod
+    secret, password = redis_secret
+    script = unescaped(command_of(model["services"]["redis"])[2])
+    for expected in (REDIS_SECRET, "exec docker-entrypoint.sh redis-server - "):
+        assert expected in script
+    port = free_port()
+    script = script.replace(REDIS_SECRET, str(secret)).replace(
+        "docker-entrypoint.sh redis-server - ",
+        f"redis-server - --port {port} --bind 127.0.0.1 --dir {tmp_path} ",
+    )
+    server = subprocess.Popen(
+        ["sh", "-c", script],
+        stdout=(tmp_path / "redis.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def answers():
+            if server.poll() is not None:
+                raise StopWaiting((tmp_path / "redis.log").read_text())
+            return redis.Redis("127.0.0.1", port, password=password).ping()
+
+        wait_for(answers, timeout=20, what="redis-server")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis("127.0.0.1", port).ping()
+        config = redis.Redis("127.0.0.1", port, password=password).config_get("*")
+        assert config["maxmemory"] == str(512 * 1024 * 1024)
+        assert config["maxmemory-policy"] == "noeviction"
+        assert config["appendonly"] == "yes"
+        assert password not in Path(f"/proc/{server.pid}/cmdline").read_text()
+
+        check = redis_health_check(model, secret, port)
+        assert subprocess.run(["sh", "-c", check], timeout=30).returncode == 0
+        secret.write_text("not-the-password")
+        assert subprocess.run(["sh", "-c", check], timeout=30).returncode != 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("answer", "healthy"),
+    [("PONG", True), ("LOADING Redis is loading the dataset in memory", False)],
+)
+def test_redis_health_check_wants_pong_and_keeps_the_password_off_its_command_line(
+    prod, tmp_path, redis_secret, answer, healthy
+):
+    """A redis-cli that answers as Redis does while it reads a large AOF (LOADING) and
+    afterwards (PONG); it records how it was called."""
+    model, _ = prod
+    secret, password = redis_secret
+    stub = tmp_path / "bin" / "redis-cli"
+    stub.parent.mkdir()
+    stub.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s" "$REDISCLI_AUTH" > {tmp_path}/auth\n'
+        f'printf "%s" "$*" > {tmp_path}/argv\n'
+        f"echo '{answer}'\n"
+    )
+    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    result = subprocess.run(
+        ["sh", "-c", redis_health_check(model, secret)],
+        env=clean_env(PATH=f"{stub.parent}{os.pathsep}{os.environ['PATH']}"),
+        timeout=30,
+    )
+    assert (result.returncode == 0) is healthy
+    assert (tmp_path / "auth").read_text() == password
+    assert (tmp_path / "argv").read_text() == "ping"

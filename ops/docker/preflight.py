@@ -58,6 +58,8 @@ EXAMPLE_DOMAIN = "example.com"
 # CELERY_BROKER_URL) and into Redis's configuration: RFC 3986's unreserved ones, which
 # is what secrets.token_urlsafe() prints.
 URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+# Redis's memory sizes: 536870912, 512mb, 1gb (any case); 0 would mean no limit.
+REDIS_MEMORY = re.compile(r"(?i)\d+(b|k|kb|m|mb|g|gb)?")
 # django-environ's true values (Env.BOOLEAN_TRUE_STRINGS).
 TRUE = {"true", "on", "ok", "y", "yes", "1"}
 
@@ -205,6 +207,19 @@ def check_email_provider(values: Mapping[str, str]) -> Iterator[tuple[str, str]]
             yield needed, f"is empty, and {backend} cannot send without it: set it"
 
 
+def check_redis_memory(values: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    size = values.get("REDIS_MAXMEMORY", "").strip()
+    if not size:
+        return
+    if not REDIS_MEMORY.fullmatch(size):
+        yield "REDIS_MAXMEMORY", "must be a size Redis reads, e.g. 512mb or 2gb"
+    elif int(re.match(r"\d+", size)[0]) == 0:
+        yield (
+            "REDIS_MAXMEMORY",
+            "is 0, which lets the queues take all the host's memory: give a size, e.g. 512mb",
+        )
+
+
 RULES: list[Callable[[Mapping[str, str]], Iterator[tuple[str, str]]]] = [
     check_required,
     check_secret_key,
@@ -214,6 +229,7 @@ RULES: list[Callable[[Mapping[str, str]], Iterator[tuple[str, str]]]] = [
     check_metrics_token,
     check_site,
     check_email_provider,
+    check_redis_memory,
 ]
 
 
