@@ -246,6 +246,15 @@ def test_preflight_service_sees_every_variable_its_rules_read(prod):
 # ------------------------------------------------------------------------------
 
 
+def test_check_script_is_strict_and_executable():
+    text = CHECK.read_text()
+    assert os.access(CHECK, os.X_OK)
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -o errexit -o pipefail -o nounset" in text
+    assert "\nexec " in text
+    subprocess.run(["bash", "-n", str(CHECK)], check=True)
+
+
 def test_check_passes_a_filled_in_env_file(tmp_path):
     env_file, _ = filled_in(tmp_path / ".env.prod")
     result = run_check(env_file)
@@ -569,6 +578,17 @@ def test_every_health_check_has_a_start_period(prod):
         assert model["services"][name]["healthcheck"]["start_period"] == "2m0s", name
 
 
+def test_redis_reads_its_password_from_the_secret_file(prod):
+    model, _ = prod
+    redis_service = model["services"]["redis"]
+    assert [(secret["target"], secret["mode"]) for secret in redis_service["secrets"]] == [
+        (REDIS_SECRET, "0400")
+    ]
+    assert REDIS_SECRET in command_of(redis_service)[2]
+    assert REDIS_SECRET in redis_service["healthcheck"]["test"][1]
+    assert not redis_service.get("environment")
+
+
 def test_redis_memory_is_bounded_by_redis_maxmemory(tmp_path, prod):
     model, _ = prod
     script = command_of(model["services"]["redis"])[2]
@@ -588,7 +608,9 @@ def test_postgres_reads_its_password_from_the_secret_file(prod):
     postgres = model["services"]["postgres"]
     assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == POSTGRES_SECRET
     assert "POSTGRES_PASSWORD" not in postgres["environment"]
-    assert [secret["target"] for secret in postgres["secrets"]] == [POSTGRES_SECRET]
+    assert [(secret["target"], secret["mode"]) for secret in postgres["secrets"]] == [
+        (POSTGRES_SECRET, "0400")
+    ]
     # Ready over TCP: the image's temporary server while it initialises answers only on
     # the socket.
     assert "pg_isready -h 127.0.0.1 " in postgres["healthcheck"]["test"][1]
