@@ -1,9 +1,15 @@
 """Who may read /metrics: with METRICS_TOKEN set, only its bearer; without it, anyone in
-development and nobody in production (404: not configured, not served)."""
+development and nobody in production (404: not configured, not served). What it says of
+the broker's memory, and that it answers with the broker down."""
+
+import logging
 
 import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fresh_python import fresh_python, setting_values
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +94,49 @@ def test_production_refuses_a_weak_token(token):
 
 def test_development_takes_any_token():
     assert setting_values("METRICS_TOKEN", METRICS_TOKEN="dev") == {"METRICS_TOKEN": "dev"}
+
+
+# THE BROKER'S MEMORY
+# ------------------------------------------------------------------------------
+
+
+def scraped(response) -> dict[str, float]:
+    """The unlabelled samples of a /metrics answer, by name."""
+    assert response.status_code == 200
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+@pytest.mark.integration
+def test_metrics_show_how_full_the_broker_is(client, development, live_broker, redis_url):
+    broker = redis.Redis.from_url(redis_url)
+    before = broker.config_get("maxmemory")["maxmemory"]
+    broker.config_set("maxmemory", str(256 * 1024 * 1024))
+    try:
+        samples = scraped(client.get("/metrics"))
+    finally:
+        broker.config_set("maxmemory", before)
+        broker.close()
+
+    assert samples["commission_broker_up"] == 1
+    assert samples["commission_broker_memory_max_bytes"] == 256 * 1024 * 1024
+    assert 0 < samples["commission_broker_memory_used_bytes"] < 256 * 1024 * 1024
+
+
+def test_metrics_answer_without_the_broker(client, development, celery_app, monkeypatch, caplog):
+    """Redis down: the scrape still serves the owed-work figures, says the broker is down,
+    and the log says why."""
+    monkeypatch.setattr(celery_app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
+
+    with caplog.at_level(logging.WARNING, logger="core.metrics"):
+        samples = scraped(client.get("/metrics"))
+
+    assert samples["commission_broker_up"] == 0
+    assert "commission_broker_memory_used_bytes" not in samples
+    assert "commission_broker_memory_max_bytes" not in samples
+    assert "commission_unconfirmed_deliveries" in samples
+    assert "Broker memory not read: ConnectionError" in caplog.text

@@ -1,16 +1,21 @@
 """GET /metrics: how much work the system still owes, and how old the oldest is; how
-many tracking-webhook posts were refused.
+many tracking-webhook posts were refused; how full the Redis broker is.
 
-Prometheus text format, computed from the database at each scrape (a few indexed
-queries). The figure to alert on is commission_owed_oldest_age_seconds: everything
-owed normally goes out within minutes, so an old item means something nothing is
-repairing by itself (see the README's alert rule).
+Prometheus text format, computed at each scrape: a few indexed queries, and one
+`INFO memory` to the broker. The figure to alert on is commission_owed_oldest_age_seconds:
+everything owed normally goes out within minutes, so an old item means something nothing
+is repairing by itself; and the broker's used memory against its maxmemory, beyond which
+Redis refuses new tasks (see the README's alert rules).
 
 Who may scrape: with METRICS_TOKEN set, only `Authorization: Bearer <token>` (401
 otherwise); without it, anyone in development and nobody in production (404: not
 configured, not served).
 """
 
+import logging
+from urllib.parse import urlsplit
+
+import redis
 from django.conf import settings
 from django.db.models import Min, QuerySet
 from django.http import Http404, HttpResponse
@@ -23,7 +28,11 @@ from prometheus_client.core import GaugeMetricFamily
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+from core.celery import app
+from core.health import CHECK_TIMEOUT
 from core.http_auth import bearer_token_matches
+
+logger = logging.getLogger(__name__)
 
 
 class OwedWorkCollector:
@@ -64,8 +73,47 @@ class OwedWorkCollector:
         yield from (owed, stalled, oldest, unconfirmed)
 
 
+class BrokerMemoryCollector:
+    """The Redis broker's memory and its limit, from one `INFO memory` per scrape. Redis
+    with maxmemory-policy noeviction (production) refuses new tasks once it is full: the
+    work stays owed and is queued again later, but nothing new goes out until then."""
+
+    def collect(self):
+        url = app.conf.broker_url
+        if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+            return  # another broker: nothing to say
+        up = GaugeMetricFamily(
+            "commission_broker_up", "1 when the Redis broker answered this scrape, 0 otherwise."
+        )
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+        )
+        try:
+            memory = client.info("memory")
+        except redis.RedisError as exc:
+            # The scrape still answers, with the rest of the figures; the log says why.
+            logger.warning("Broker memory not read: %s: %s", type(exc).__name__, exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        finally:
+            client.close()
+        up.add_metric([], 1)
+        used = GaugeMetricFamily(
+            "commission_broker_memory_used_bytes", "Memory the Redis broker uses (used_memory)."
+        )
+        used.add_metric([], memory["used_memory"])
+        limit = GaugeMetricFamily(
+            "commission_broker_memory_max_bytes",
+            "The Redis broker's maxmemory (REDIS_MAXMEMORY); 0: no limit.",
+        )
+        limit.add_metric([], memory["maxmemory"])
+        yield from (up, used, limit)
+
+
 registry = CollectorRegistry(auto_describe=False)
 registry.register(OwedWorkCollector())
+registry.register(BrokerMemoryCollector())
 
 # Counted in the process that refused the post (prometheus_client without its
 # multiprocess mode): gunicorn runs several, a scrape reads whichever answers, so the

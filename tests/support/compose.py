@@ -50,8 +50,17 @@ def runs(service: dict, script: str) -> bool:
     return any(part.endswith(f"/ops/start/{script}") for part in command_of(service))
 
 
+def container_env(model: dict, service: str, **changes: str) -> dict[str, str]:
+    """The environment compose gives `service` (unset pass-through variables left out),
+    with `changes`, in a clean process environment."""
+    given = model["services"][service].get("environment") or {}
+    env = {name: value for name, value in given.items() if value is not None}
+    env.update(changes)
+    return clean_env(**env)
+
+
 def image_services(model: dict) -> dict[str, dict]:
-    """The services built from our image (web, workers, beat, Flower, migrate)."""
+    """The services built from our image (web, workers, beat, Flower, migrate, preflight)."""
     return {name: service for name, service in model["services"].items() if "build" in service}
 
 
