@@ -23,7 +23,7 @@ if ! binary=$("$python" -c "$locate" 2>/dev/null) || [ ! -x "$binary" ]; then
   exit 1
 fi
 
-# docker-compose.prod.yml's containers load $PROD_ENV_FILE too.
+# The production env file: compose interpolates docker-compose.prod.yml from it.
 export PROD_ENV_FILE=${PROD_ENV_FILE:-.env.prod.example}
 
 config() {

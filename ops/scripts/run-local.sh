@@ -36,7 +36,7 @@ RUNENV
 
 # Our own Redis on its own port, so a system Redis on 6379 is never touched.
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" \
-  --appendonly yes --maxmemory-policy noeviction --daemonize yes --pidfile "$PWD/var/redis/redis.pid" \
+  --appendonly yes --maxmemory 256mb --maxmemory-policy noeviction --daemonize yes --pidfile "$PWD/var/redis/redis.pid" \
   --logfile "$PWD/var/redis/redis.log"
 trap 'kill "$(cat var/redis/redis.pid 2>/dev/null)" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
