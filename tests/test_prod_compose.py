@@ -214,7 +214,7 @@ def test_preflight_service_refuses_the_example_as_it_is(tmp_path):
     # The URLs compose builds from the passwords are not reported a second time.
     assert "DATABASE_URL" not in named(result.stderr)
     assert "CELERY_BROKER_URL" not in named(result.stderr)
-    assert "README (Production: a database created with the wrong password)" in result.stderr
+    assert "docs/docker.md (Production: a database created with another password)" in result.stderr
 
 
 def test_preflight_service_passes_a_filled_in_env_file(prod):

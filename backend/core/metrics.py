@@ -5,7 +5,7 @@ Prometheus text format, computed at each scrape: a few indexed queries, and one
 `INFO memory` to the broker. The figure to alert on is commission_owed_oldest_age_seconds:
 everything owed normally goes out within minutes, so an old item means something nothing
 is repairing by itself; and the broker's used memory against its maxmemory, beyond which
-Redis refuses new tasks (see the README's alert rules).
+Redis refuses new tasks (see the alert rules in docs/owed-work.md).
 
 Who may scrape: with METRICS_TOKEN set, only `Authorization: Bearer <token>` (401
 otherwise); without it, anyone in development and nobody in production (404: not

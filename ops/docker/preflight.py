@@ -337,8 +337,8 @@ def report(found: Problems, source: str, check_again: str) -> str:
     if any(name == "POSTGRES_PASSWORD" for name, _ in found):
         lines.append(
             "preflight: a postgres-data volume that already exists keeps the password it "
-            "was created with; to change it see the README (Production: a database created "
-            "with the wrong password)."
+            "was created with; to change it see docs/docker.md (Production: a database created "
+            "with another password)."
         )
     lines.append(f"preflight: fix them in the env file, then check again: {check_again}")
     return "\n".join(lines)

@@ -66,6 +66,6 @@ for po in backend/locale/*/LC_MESSAGES/django.po; do
   fi
   echo "compile-catalogs: WARNING: cannot write $mo as uid $uid, so $effect." \
     "Make the checkout writable for uid $uid (docker compose: build the image with" \
-    "APP_UID=\$(id -u) APP_GID=\$(id -g); README, Docker) or compile the catalogs as" \
+    "APP_UID=\$(id -u) APP_GID=\$(id -g); docs/docker.md) or compile the catalogs as" \
     "the checkout's owner: ops/scripts/compile-catalogs.sh" >&2
 done

@@ -140,7 +140,7 @@ class Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; ops/scripts/faults.sh installs it")
-        # Production's persistence (README): AOF with fsync every second, no eviction.
+        # Production's persistence (docs/owed-work.md): AOF with fsync every second, no eviction.
         self.process = subprocess.Popen(
             [
                 binary,
