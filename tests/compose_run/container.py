@@ -25,6 +25,12 @@ from tests.faults.stack import tail
 from tests.support.compose import seconds
 from tests.support.processes import REPO_DIR
 
+
+def unescaped(value: str) -> str:
+    """What the container gets: `compose config` prints a literal $ as $$."""
+    return value.replace("$$", "$")
+
+
 # Docker's defaults for a healthcheck that leaves them out.
 HEALTHCHECK_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
 
@@ -51,6 +57,7 @@ class Container:
         hosts: str,
         hostname: str,
         log_path: Path,
+        files: list[list] | None = None,
     ):
         self.name = name
         self.service = service
@@ -60,6 +67,10 @@ class Container:
         self.hosts = hosts
         self.hostname = hostname
         self.log_path = log_path
+        # [path, content, mode, uid, gid]: compose's secrets, an image's own scripts.
+        self.files = files or []
+        # network_mode: none, a network namespace of its own with loopback only.
+        self.own_network = service.get("network_mode") == "none"
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
         spec = image.spec
@@ -68,10 +79,12 @@ class Container:
         entrypoint = service.get("entrypoint")
         command = service.get("command")
         # A service's own entrypoint drops the image's CMD, as in Docker.
-        self.argv = (entrypoint or spec.entrypoint) + (
+        argv = (entrypoint or spec.entrypoint) + (
             command if command is not None else ([] if entrypoint else spec.cmd)
         )
-        compose_env = {k: v for k, v in (service.get("environment") or {}).items() if v is not None}
+        self.argv = [unescaped(word) for word in argv]
+        given = (service.get("environment") or {}).items()
+        compose_env = {name: unescaped(value) for name, value in given if value is not None}
         self.env = {**spec.env, **compose_env, "HOSTNAME": hostname}
         self.env.setdefault("HOME", home)
 
@@ -87,6 +100,8 @@ class Container:
             "upper": str(self.directory / "upper"),
             "work": str(self.directory / "work"),
             "mounts": self.mounts,
+            "files": self.files,
+            "loopback": self.own_network,
             "hostname": self.hostname,
             "hosts": self.hosts,
             "uid": self.uid,
@@ -99,8 +114,9 @@ class Container:
         spec_path.touch(mode=0o600)  # it holds the container's secrets
         spec_path.write_text(json.dumps(spec))
         self.started_at = time.monotonic()
+        namespaces = ["--mount", "--uts", *(["--net"] if self.own_network else [])]
         self.process = subprocess.Popen(
-            ["unshare", "--mount", "--uts", "--", *LAUNCH, str(spec_path)],
+            ["unshare", *namespaces, "--", *LAUNCH, str(spec_path)],
             cwd=REPO_DIR,
             stdin=subprocess.DEVNULL,
             stdout=self.log_path.open("w"),
@@ -187,6 +203,6 @@ class Container:
 
     def health_check(self) -> Check:
         check = self.healthcheck
-        kind, *rest = check["test"]
+        kind, *rest = [unescaped(word) for word in check["test"]]
         argv = ["/bin/sh", "-c", rest[0]] if kind == "CMD-SHELL" else rest
         return self.exec(argv, seconds(check["timeout"]))

@@ -5,6 +5,8 @@ mounts and the host name below belong to this container alone. SPEC (JSON) says:
   root, lower, upper, work   the container's root: its own writable layer over the image
   mounts                     [source, target, read-only] bind mounts: the image's
                              virtualenv, then compose's volumes, outermost first
+  files                      [path, content, mode, uid, gid]: compose's secrets, ...
+  loopback                   bring up `lo` (network_mode: none, a network of its own)
   hostname, hosts            like Docker's: a container host name and /etc/hosts
   uid, gid, workdir          the image's USER and WORKDIR
   argv, env                  ENTRYPOINT + command, and exactly the container's environment
@@ -42,6 +44,14 @@ def main(spec_path: str) -> None:
         mount("--bind", source, str(where))
         if read_only:
             mount("-o", "remount,bind,ro", str(where))
+    for path, content, mode, uid, gid in spec.get("files", []):
+        where = root / path.lstrip("/")
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(content)
+        os.chown(where, uid, gid)
+        where.chmod(mode)
+    if spec.get("loopback"):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     if spec.get("hostname"):
         socket.sethostname(spec["hostname"])
         (root / "etc" / "hostname").write_text(spec["hostname"] + "\n")
