@@ -34,13 +34,16 @@ from pathlib import Path
 from tests.compose_run import image as image_module
 from tests.compose_run import refusals
 from tests.compose_run.checkout import checkout_copy
+from tests.compose_run.envfile import operator_filled
+from tests.compose_run.placeholders import placeholder_names
 from tests.compose_run.project import Project, Row
-from tests.support.compose import filled_in, image_services, resolved
+from tests.support.compose import active_entries, image_services, resolved
 from tests.support.processes import REPO_DIR
 from tests.support.tables import markdown_table, write_json
 
 OUTPUT_DIR = REPO_DIR / "var" / "compose-run"
 RUNS = ("dev", "prod", "refusals")
+NOTE_WIDTH = 160
 TOOLS = ("unshare", "nsenter", "setpriv", "mount", "ip", "git", "redis-server")
 
 
@@ -123,30 +126,57 @@ def inside(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True)
     started = time.monotonic()
     projects: list[Project] = []
+    refusing: list[Project] = []
     refused: list[Row] = []
     broke = ""
     try:
+        example = REPO_DIR / ".env.prod.example"
         filled = scratch / "env.prod"
-        filled_in(REPO_DIR / ".env.prod.example", filled)
+        variables = operator_filled(example, filled)
         if "dev" in args.only:
             print("docker-compose.yml:", flush=True)
             model = resolved("dev")
             image = build_image(model, scratch / "dev", logs / "dev")
             checkout = scratch / "dev" / "checkout"
             checkout_copy(checkout, args.checkout_owner, plant=not args.no_planted_env)
-            projects.append(Project("dev", model, image, scratch / "dev", logs / "dev", checkout))
+            projects.append(
+                Project("dev", model, image, scratch / "dev", logs / "dev", checkout=checkout)
+            )
             projects[-1].run()
         if {"prod", "refusals"} & set(args.only):
-            print("docker-compose.prod.yml, with generated secrets:", flush=True)
+            print("docker-compose.prod.yml, with an operator's env file:", flush=True)
             model = resolved("prod", filled)
             image = build_image(model, scratch / "prod", logs / "prod")
             if "prod" in args.only:
-                projects.append(Project("prod", model, image, scratch / "prod", logs / "prod"))
-                projects[-1].run()
+                project = Project(
+                    "prod", model, image, scratch / "prod", logs / "prod", variables=variables
+                )
+                projects.append(project)
+                project.run()
             if "refusals" in args.only:
-                print("What production refuses:", flush=True)
-                example_logs = logs / "prod-example-env"
-                refused += refusals.example_env(image, scratch / "refusals", example_logs)
+                print("docker-compose.prod.yml, with .env.prod.example as it is:", flush=True)
+                example_model = resolved("prod", example)
+                placeholders = placeholder_names(example)
+                refusing.append(
+                    Project(
+                        "prod up, example env",
+                        example_model,
+                        image,
+                        scratch / "example-up",
+                        logs / "prod-example-up",
+                        variables=active_entries(example),
+                        placeholders=placeholders,
+                    )
+                )
+                refusing[-1].run()
+                refused += refusals.each_container(
+                    "prod, each container alone, example env",
+                    example_model,
+                    image,
+                    placeholders,
+                    scratch / "example-alone",
+                    logs / "prod-example-alone",
+                )
                 refused += refusals.missing_variables(filled, scratch)
     except KeyboardInterrupt:
         broke = "interrupted"
@@ -154,6 +184,7 @@ def inside(args: argparse.Namespace) -> int:
         traceback.print_exc()
         broke = f"{type(error).__name__}: {error}"
     services = [row for project in projects for row in project.results()]
+    refused = [row for project in refusing for row in project.results()] + refused
     report(services, refused, time.monotonic() - started, broke)
     if broke:
         return 2
@@ -178,24 +209,23 @@ def report(services: list[Row], refused: list[Row], elapsed: float, broke: str) 
     def secs(value: float | None) -> str:
         return "" if value is None else f"{value:.0f}"
 
+    def short(note: str) -> str:  # the whole of it is in last.json and the logs
+        return note if len(note) <= NOTE_WIDTH else note[: NOTE_WIDTH - 3] + "..."
+
     if services:
+        header = ["file", "service", "started", "healthy", "seconds", "note"]
+        rows = [
+            [r.run, r.service, mark(r.started), mark(r.passed), secs(r.seconds), short(r.note)]
+            for r in services
+        ]
         print()
-        print(
-            markdown_table(
-                ["file", "service", "started", "healthy", "seconds", "note"],
-                [
-                    [r.run, r.service, mark(r.started), mark(r.passed), secs(r.seconds), r.note]
-                    for r in services
-                ],
-                text_columns=(0, 1, 5),
-            )
-        )
+        print(markdown_table(header, rows, text_columns=(0, 1, 5)))
     if refused:
         print()
         print(
             markdown_table(
-                ["run", "service", "refused", "message"],
-                [[r.run, r.service, mark(r.passed), r.note] for r in refused],
+                ["run", "service", "passed", "what it did"],
+                [[r.run, r.service, mark(r.passed), short(r.note)] for r in refused],
                 text_columns=(0, 1, 3),
             )
         )

@@ -31,6 +31,8 @@ LAUNCH = [sys.executable, "-m", "tests.compose_run.launch"]
 class Built:
     spec: Image
     root: Path  # the merged overlay: the lower layer of every container
+    # Whether `root` holds the image's own files, which a new volume starts with.
+    seeds_volumes: bool = True
 
     def path(self, inside: str) -> Path:
         """Where a path of the image lies on this machine."""

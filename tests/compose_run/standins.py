@@ -1,83 +1,63 @@
-"""Stand-ins for the services that are not built from our image, on loopback inside the
-harness's network namespace, at the ports the compose URLs name:
+"""The services that are not built from our image, on loopback inside the harness's
+network namespace, at the ports the compose URLs name:
 
-- redis    this machine's redis-server with the service's own command (its persistence,
-           its --requirepass), data in the service's volume;
+- redis    a container like ours, its "image" this machine's root with its redis-server:
+           the service's own command, secrets, volume and health check, run as written;
 - postgres a private PostgreSQL cluster (tests/faults/stack.py) with the service's
-           POSTGRES_USER, POSTGRES_PASSWORD (asked for over TCP) and POSTGRES_DB;
-- mailpit  the suite's SMTP server (tests/support/fake_smtp.py) on Mailpit's SMTP port.
-
-Each is "healthy" when it answers as the app will use it, not by its image's own check.
+           POSTGRES_USER, POSTGRES_DB and password (POSTGRES_PASSWORD or the secret file
+           POSTGRES_PASSWORD_FILE names), asked for over TCP; healthy once that login works;
+- mailpit  the suite's SMTP server (tests/support/fake_smtp.py) on Mailpit's SMTP port,
+           healthy once it listens.
 """
 
-import contextlib
-import shutil
-import subprocess
 from pathlib import Path
 
-import redis
+import psycopg
 from psycopg import sql
 
-from tests.faults.stack import Postgres, tail
+from tests.compose_run.dockerfile import Image
+from tests.compose_run.image import Built
+from tests.faults.stack import Postgres
 from tests.support.fake_smtp import FakeSMTP
-from tests.support.waiting import StopWaiting, wait_for
+from tests.support.waiting import wait_for
 
-REDIS_PORT = 6379  # the redis image's default; compose's URLs say redis:6379
 POSTGRES_PORT = 5432
-MAILPIT_SMTP_PORT = 1025
+MAILPIT_SMTP_PORT = 1025  # the image's SMTP port; docker-compose.yml's EMAIL_PORT
+
+# redis:7.2-bookworm's configuration, with this machine's root (its redis-server and
+# redis-cli) below the container's own layer.
+REDIS_IMAGE = Built(
+    Image(
+        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        workdir="/data",
+        user="root",
+        entrypoint=["docker-entrypoint.sh"],
+        cmd=["redis-server"],
+    ),
+    Path("/"),
+    seeds_volumes=False,  # the image's /data is empty
+)
+# The image's docker-entrypoint.sh hands /data to the redis user and drops to it; the
+# stand-in runs the command as it is, as root.
+REDIS_ENTRYPOINT = ["/usr/local/bin/docker-entrypoint.sh", '#!/bin/sh\nexec "$@"\n', 0o755, 0, 0]
 
 
-class RedisStandIn:
-    description = "this machine's redis-server with the service's command"
-
-    def __init__(self, service: dict, workdir: Path):
-        self.command = [shutil.which(service["command"][0]) or "redis-server"]
-        self.command += [*service["command"][1:], "--dir", str(workdir), "--daemonize", "no"]
-        arguments = service["command"]
-        self.password = (
-            arguments[arguments.index("--requirepass") + 1]
-            if "--requirepass" in arguments
-            else None
-        )
-        self.workdir = workdir
-        self.log_path = workdir / "redis.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            self.command,
-            stdout=self.log_path.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(self.ping, timeout=30, what="redis-server to answer")
-
-    def ping(self) -> bool:
-        if self.process.poll() is not None:
-            raise StopWaiting(f"redis-server exited:\n{tail(self.log_path)}")
-        client = redis.Redis(port=REDIS_PORT, password=self.password, socket_timeout=1)
-        with contextlib.closing(client):
-            return bool(client.ping())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+def kind_of(service: dict) -> str:
+    """ "ours" (built from our Dockerfile), else the image's name without its tag."""
+    return "ours" if "build" in service else service.get("image", "").split(":")[0]
 
 
 class PostgresStandIn:
-    description = "a private PostgreSQL cluster with the service's user, password, db"
+    description = "a private PostgreSQL cluster, the service's user, password and database"
 
-    def __init__(self, service: dict, workdir: Path):
+    def __init__(self, service: dict, workdir: Path, files: dict[str, str]):
         env = service.get("environment") or {}
         self.user = env.get("POSTGRES_USER") or "postgres"
-        self.password = env["POSTGRES_PASSWORD"]
         self.database = env.get("POSTGRES_DB") or self.user
+        if env.get("POSTGRES_PASSWORD_FILE"):
+            self.password = files[env["POSTGRES_PASSWORD_FILE"]].strip()
+        else:
+            self.password = env["POSTGRES_PASSWORD"]
         self.cluster = Postgres(workdir, POSTGRES_PORT)
 
     def start(self) -> None:
@@ -91,24 +71,35 @@ class PostgresStandIn:
         )
         hba.write_text(rules + hba.read_text())
         self.cluster.start()
-        statements = [
+        self.cluster.admin(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                 sql.Identifier(self.user), sql.Literal(self.password)
             ),
             sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(self.database), sql.Identifier(self.user)
             ),
-        ]
-        self.cluster.admin(*statements)
+        )
+        wait_for(self.login, timeout=30, what="PostgreSQL to take the service's password")
+
+    def login(self) -> bool:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=POSTGRES_PORT,
+            user=self.user,
+            password=self.password,
+            dbname=self.database,
+            connect_timeout=3,
+        ) as connection:
+            return connection.execute("SELECT 1").fetchone() == (1,)
 
     def stop(self) -> None:
         self.cluster.stop()
 
 
 class MailpitStandIn:
-    description = "the suite's SMTP server on Mailpit's port"
+    description = "the suite's SMTP server on Mailpit's SMTP port"
 
-    def __init__(self, service: dict, workdir: Path):
+    def __init__(self, service: dict, workdir: Path, files: dict[str, str]):
         self.smtp: FakeSMTP | None = None
 
     def start(self) -> None:
@@ -119,12 +110,4 @@ class MailpitStandIn:
             self.smtp.__exit__(None, None, None)
 
 
-# By the image a service runs (its name before the tag).
-STAND_INS = {"redis": RedisStandIn, "postgres": PostgresStandIn, "axllent/mailpit": MailpitStandIn}
-
-
-def stand_in_for(service: dict, workdir: Path):
-    kind = STAND_INS.get(service.get("image", "").split(":")[0])
-    if kind is None:
-        raise RuntimeError(f"no stand-in for the image {service.get('image')!r}")
-    return kind(service, workdir)
+STAND_INS = {"postgres": PostgresStandIn, "axllent/mailpit": MailpitStandIn}
