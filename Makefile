@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run test faults bench lint format clean
+.PHONY: help run test faults services bench lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ test: ## Set up what the suite needs and run every test
 
 faults: ## Fault-injection run: real Redis, PostgreSQL, workers, beat, web (FAULTS_ONLY=name)
 	@ops/scripts/faults.sh $(ARGS)
+
+services: ## Run each compose service natively (no Docker) until its health check passes (root)
+	@ops/scripts/compose-run.sh $(ARGS)
 
 bench: ## Benchmark: bare Celery vs the pipeline, report sizes, fan-out (ARGS="--managers 50")
 	@ops/scripts/bench.sh $(ARGS)

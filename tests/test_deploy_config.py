@@ -48,6 +48,7 @@ DEV_EXAMPLE = REPO / ".env.example"
 PROD_EXAMPLE = REPO / ".env.prod.example"
 PROD_COMPOSE = REPO / "docker-compose.prod.yml"
 FLOWER_CONFIG = REPO / "ops" / "flower" / "flowerconfig.py"
+WAIT_FOR_SERVICES = REPO / "ops" / "docker" / "wait_for_services.py"
 START_SCRIPTS = [
     REPO / "ops" / "start" / name for name in ("web", "worker", "beat", "flower", "migrate")
 ]
@@ -493,6 +494,17 @@ def test_flower_accepts_its_production_environment(prod_model, tmp_path):
     )
     result = fresh_python("-c", code, str(FLOWER_CONFIG), env["FLOWER_STATE_FILE"], env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_entrypoints_wait_loads_with_flowers_environment(prod_model):
+    """Flower's container has no secret key; the entrypoint's wait loads the production
+    settings before ops/start/flower makes Flower's throwaway one. It must get past them
+    to the broker (here a port where nothing listens, so it gives up at once)."""
+    env = container_env(prod_model, "flower", CELERY_BROKER_URL="redis://:pw@127.0.0.1:9/0")
+    assert "DJANGO_SECRET_KEY" not in env
+    result = fresh_python(str(WAIT_FOR_SERVICES), "--timeout", "0", env=env)
+    assert "settings do not load" not in result.stderr
+    assert "gave up waiting for Redis at 127.0.0.1:9" in result.stderr
 
 
 def test_dev_flower_has_credentials_its_config_accepts(dev_model, tmp_path):

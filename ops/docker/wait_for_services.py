@@ -7,10 +7,15 @@ short timeout) as beat's health check: beat has nothing to ping, but it is of no
 without the database (its schedule) and the broker (where it sends tasks).
 Reads the same settings as the app (DATABASE_URL, CELERY_BROKER_URL); prints hosts,
 never passwords. Exit status 0 when both answer, 1 otherwise.
+
+It signs nothing, so it needs no DJANGO_SECRET_KEY: without one (Flower's container
+gets none) the settings load with a throwaway key. A key that is set but weak is still
+refused here, before anything waits.
 """
 
 import argparse
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -82,6 +87,10 @@ def main() -> int:
 
     sys.path.insert(0, str(BACKEND_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    # Production settings require a key; this process signs nothing with it, and the
+    # command that follows loads the settings itself, with the container's own key or none.
+    if not os.environ.get("DJANGO_SECRET_KEY"):
+        os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 

@@ -23,12 +23,12 @@ class Received:
 
 
 class FakeSMTP:
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.received: list[Received] = []
         self.refused: list[list[str]] = []
         self._failures: dict[str, tuple[int | None, int]] = {}
         self._lock = threading.Lock()
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._serving = contextlib.ExitStack()
 

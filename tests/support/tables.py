@@ -4,14 +4,16 @@ import json
 from pathlib import Path
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """First column left-aligned, the others (numbers) right-aligned."""
+def markdown_table(
+    header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (0,)
+) -> str:
+    """Text columns (the first, unless told) left-aligned, the others (numbers) right-aligned."""
     lines = [header, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 
     def render(values: list[str]) -> str:
         padded = [
-            value.ljust(width) if i == 0 else value.rjust(width)
+            value.ljust(width) if i in text_columns else value.rjust(width)
             for i, (value, width) in enumerate(zip(values, widths, strict=True))
         ]
         return "| " + " | ".join(padded) + " |"
