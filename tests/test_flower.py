@@ -129,6 +129,50 @@ def test_flower_metrics_ask_for_the_credentials_and_the_healthcheck_does_not(flo
     assert (health.status_code, health.text) == (200, "OK")
 
 
+def consumed_queues(flower: FlowerProcess) -> set[str]:
+    """The queues of the workers Flower knows, after it has asked them afresh."""
+    workers = flower.get("/api/workers", params={"refresh": "1"}, auth=AUTH).json()
+    return {queue["name"] for info in workers.values() for queue in info["active_queues"]}
+
+
+def queue_lengths(flower: FlowerProcess) -> dict[str, int]:
+    """What the Broker page shows, through its API: messages waiting in each queue."""
+    response = flower.get("/api/queues/length", auth=AUTH)
+    response.raise_for_status()
+    return {queue["name"]: queue["messages"] for queue in response.json()["active_queues"]}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_flower_broker_page_shows_both_queues_lengths(worker_pool, live_broker, tmp_path):
+    """Operators watch the queues' lengths on Flower's Broker page, which Flower serves
+    only for a broker URL it knows (redis://, not a custom transport's name)."""
+    worker_pool.ensure("reports")
+    worker_pool.ensure("email")
+    flower = FlowerProcess(flower_env(worker_pool, tmp_path), tmp_path / "flower.log")
+    try:
+        wait_for(
+            lambda: consumed_queues(flower) == {"reports", "email"},
+            what="Flower to know both workers' queues",
+        )
+        worker_pool.stop("email")  # nothing takes from the email queue now
+        for delivery_id in (1, 2, 3):
+            live_broker.send_task(SEND_TASK, args=[delivery_id])
+
+        assert wait_for(
+            lambda: queue_lengths(flower) == {"reports": 0, "email": 3},
+            what="three messages waiting in the email queue",
+        )
+        page = flower.get("/broker", auth=AUTH)
+        assert page.status_code == 200, flower.log()
+        assert '">redis://' in page.text  # the broker URL, its password masked
+        assert '<tr id="email">' in page.text and '<tr id="reports">' in page.text
+        assert flower.get("/api/queues/length").status_code == 401
+    finally:
+        flower.stop()
+        live_broker.control.purge()  # the next email worker finds nothing of this test's
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
 def test_flower_keeps_task_history_across_a_restart(worker_pool, tmp_path):

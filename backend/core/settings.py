@@ -386,10 +386,6 @@ TRACKING_WEBHOOK_MAX_BYTES = 1024 * 1024
 # Queues and routes live in core/celery.py; here is what the environment decides.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://localhost:6379/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# kombu's Redis transport with one client per channel (core/broker.py). Other schemes
-# (rediss://, sentinel://, redis+socket://) keep kombu's own, which handles their options.
-if CELERY_BROKER_URL.startswith("redis://"):
-    CELERY_BROKER_TRANSPORT = "core.broker:Transport"
 # django-celery-results, storing each result in one statement (core/results.py).
 CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
 CELERY_RESULT_EXTENDED = True
