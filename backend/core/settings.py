@@ -407,6 +407,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # for apps.taskops) are written as before.
 CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connections around every task unless this
+# is set, and then every this many tasks; in between, Django's own rules decide, as
+# between requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS: core/worker_db.py).
+CELERY_DB_REUSE_MAX = 1000
 # Soft shutdown: ops/start/worker makes SIGTERM Celery's cold shutdown
 # (REMAP_SIGTERM=SIGQUIT), which first gives running tasks this many seconds to finish,
 # then cancels them back to the queue (acks_late). Either way the retries the worker
