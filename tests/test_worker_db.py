@@ -3,7 +3,6 @@ requests: Celery's Django fixup (told by CELERY_DB_REUSE_MAX) no longer closes t
 every task, and Django's rules (CONN_MAX_AGE) decide. On PostgreSQL, a kept connection
 prepares the statements it repeats, and those survive a migration."""
 
-import json
 from types import SimpleNamespace
 
 import psycopg
@@ -19,6 +18,7 @@ from apps.mailing.services import _claim, create_delivery
 from core.celery import app
 from tests.factories import TeamFactory, UserFactory
 from tests.support.fresh_python import fresh_python
+from tests.support.processes import worker_database_url
 
 
 class FakeTask:
@@ -85,43 +85,38 @@ def test_an_eager_task_leaves_its_callers_connection_alone(monkeypatch):
     assert connection.connection is kept
 
 
-DATABASE_OPTIONS = (
-    "import json; from django.conf import settings; "
-    "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
-)
-
-
-def database_options(**variables: str) -> dict:
-    loaded = fresh_python("-c", DATABASE_OPTIONS, **variables)
-    assert loaded.returncode == 0, loaded.stderr
-    return json.loads(loaded.stdout)
-
-
-def test_postgresql_prepares_repeated_statements_unless_told_not_to():
-    url = "postgres://commission:secret@db:5432/commission"
-
-    assert database_options(DATABASE_URL=url) == {
-        "server_side_binding": True,
-        "prepare_threshold": 5,
-    }
-    assert database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false") == {}
-    assert "prepare_threshold" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+STATEMENTS_PREPARED_AFTER_SIX_RUNS = """
+import django; django.setup()
+from django.db import connection
+from apps.commission.models import Team
+for _ in range(6):  # five runs, then prepared for the sixth
+    Team.objects.filter(pk=0).exists()
+with connection.cursor() as cursor:
+    cursor.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+        ['%"commission_team"%'],
+    )
+    print(cursor.fetchone()[0])
+"""
 
 
 @pytest.mark.django_db
-def test_a_statement_run_six_times_is_prepared_on_postgresql():
+@pytest.mark.parametrize(("setting", "prepared"), [(None, 1), ("false", 0)])
+def test_postgresql_prepares_repeated_statements_unless_told_not_to(setting, prepared):
+    """A worker process on the test database, with DATABASE_PREPARED_STATEMENTS unset
+    or "false" (for a pooler that cannot carry prepared statements)."""
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
-    for _ in range(6):  # five runs, then prepared for the sixth
-        Team.objects.filter(pk=0).exists()
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-            ['%"commission_team"%'],
-        )
-        [(prepared,)] = cursor.fetchall()
-    assert prepared == 1
+    ran = fresh_python(
+        "-c",
+        STATEMENTS_PREPARED_AFTER_SIX_RUNS,
+        DATABASE_URL=worker_database_url(),
+        DATABASE_PREPARED_STATEMENTS=setting,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert int(ran.stdout) == prepared
 
 
 @pytest.mark.django_db(transaction=True)

@@ -123,10 +123,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
     "DATABASE_PREPARED_STATEMENTS", default=True
 ):
     # Workers run the same few statements thousands of times on a kept connection:
-    # psycopg prepares each one after its fifth run on a connection, so PostgreSQL
-    # parses and plans it once, not every time (about a tenth of the CPU per report under
-    # `make bench`). Prepared statements need server-side binding. A transaction-mode
-    # pooler that cannot carry them (PgBouncer before 1.21) needs this off.
+    # psycopg prepares each one after its fifth run, so PostgreSQL parses and plans it
+    # once. Prepared statements need server-side binding; a transaction-mode pooler that
+    # cannot carry them (PgBouncer before 1.21) needs this off.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5
     )
