@@ -108,8 +108,8 @@ def test_flower_shows_the_report_task_and_its_email_task_behind_basic_auth(flowe
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
 def test_flower_metrics_ask_for_the_credentials_and_the_healthcheck_does_not(flower, worker_pool):
-    """Flower serves /metrics open (mher/flower#1342): ops/flower/patches/metrics_auth.py
-    puts it behind the same basic auth. Container health checks still reach /healthcheck."""
+    """Flower serves /metrics open (mher/flower#1342): backend/patches/flower.py puts it
+    behind the same basic auth. Container health checks still reach /healthcheck."""
     reports_worker = worker_pool.ensure("reports")
     flower.wait_for_events_from(reports_worker.nodename)
     refused = generate_and_send_commission_report.delay(987654321, None)
@@ -267,7 +267,7 @@ def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
     assert config["max_tasks"] == 10_000
 
 
-# THE /metrics PATCH (ops/flower/patches/metrics_auth.py)
+# THE /metrics PATCH (backend/patches/flower.py)
 # ------------------------------------------------------------------------------
 
 
@@ -306,8 +306,8 @@ OPS_PW = "Basic " + base64.b64encode(b"ops:pw").decode()
 
 
 def test_the_installed_flower_still_serves_metrics_without_credentials():
-    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop
-    ops/flower/patches/metrics_auth.py."""
+    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop the
+    patch in backend/patches/flower.py."""
     from flower.views.monitor import Metrics
 
     assert metrics_status(Metrics, None) == 200
@@ -317,11 +317,11 @@ def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
     from flower import urls
     from flower.views.monitor import Metrics
 
-    from ops.flower.patches import metrics_auth
+    from patches import flower as flower_patches
 
-    handler = metrics_auth.apply()
+    handler = flower_patches.apply()
 
-    assert metrics_auth.apply() is handler  # once, however often the config is loaded
+    assert flower_patches.apply() is handler  # once, however often the config is loaded
     routes = [route for route in urls.handlers if isinstance(route, tuple)]
     assert [route[1] for route in routes if route[0] == "/metrics"] == [handler]
     assert issubclass(handler, Metrics) and handler is not Metrics
@@ -331,7 +331,7 @@ def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
 
 
 def test_the_patch_keeps_flower_from_starting_on_a_version_it_was_not_checked_against():
-    from ops.flower.patches import metrics_auth
+    from patches import flower as flower_patches
 
     with pytest.raises(RuntimeError, match=r"flower 2\.3\.0 is installed.*checked against 2\.2\.0"):
-        metrics_auth.apply("2.3.0")
+        flower_patches.apply("2.3.0")
