@@ -108,8 +108,8 @@ def test_flower_shows_the_report_task_and_its_email_task_behind_basic_auth(flowe
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
 def test_flower_metrics_ask_for_the_credentials_and_the_healthcheck_does_not(flower, worker_pool):
-    """Flower serves /metrics open (mher/flower#1342): ops/flower/patches/metrics_auth.py
-    puts it behind the same basic auth. Container health checks still reach /healthcheck."""
+    """Flower serves /metrics open (mher/flower#1342): backend/patches/flower.py puts it
+    behind the same basic auth. Container health checks still reach /healthcheck."""
     reports_worker = worker_pool.ensure("reports")
     flower.wait_for_events_from(reports_worker.nodename)
     refused = generate_and_send_commission_report.delay(987654321, None)
@@ -127,6 +127,50 @@ def test_flower_metrics_ask_for_the_credentials_and_the_healthcheck_does_not(flo
 
     health = flower.get("/healthcheck")
     assert (health.status_code, health.text) == (200, "OK")
+
+
+def consumed_queues(flower: FlowerProcess) -> set[str]:
+    """The queues of the workers Flower knows, after it has asked them afresh."""
+    workers = flower.get("/api/workers", params={"refresh": "1"}, auth=AUTH).json()
+    return {queue["name"] for info in workers.values() for queue in info["active_queues"]}
+
+
+def queue_lengths(flower: FlowerProcess) -> dict[str, int]:
+    """What the Broker page shows, through its API: messages waiting in each queue."""
+    response = flower.get("/api/queues/length", auth=AUTH)
+    response.raise_for_status()
+    return {queue["name"]: queue["messages"] for queue in response.json()["active_queues"]}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_flower_broker_page_shows_both_queues_lengths(worker_pool, live_broker, tmp_path):
+    """Operators watch the queues' lengths on Flower's Broker page, which Flower serves
+    only for a broker URL it knows (redis://, not a custom transport's name)."""
+    worker_pool.ensure("reports")
+    worker_pool.ensure("email")
+    flower = FlowerProcess(flower_env(worker_pool, tmp_path), tmp_path / "flower.log")
+    try:
+        wait_for(
+            lambda: consumed_queues(flower) == {"reports", "email"},
+            what="Flower to know both workers' queues",
+        )
+        worker_pool.stop("email")  # nothing takes from the email queue now
+        for delivery_id in (1, 2, 3):
+            live_broker.send_task(SEND_TASK, args=[delivery_id])
+
+        assert wait_for(
+            lambda: queue_lengths(flower) == {"reports": 0, "email": 3},
+            what="three messages waiting in the email queue",
+        )
+        page = flower.get("/broker", auth=AUTH)
+        assert page.status_code == 200, flower.log()
+        assert '">redis://' in page.text  # the broker URL, its password masked
+        assert '<tr id="email">' in page.text and '<tr id="reports">' in page.text
+        assert flower.get("/api/queues/length").status_code == 401
+    finally:
+        flower.stop()
+        live_broker.control.purge()  # the next email worker finds nothing of this test's
 
 
 @pytest.mark.django_db(transaction=True)
@@ -223,7 +267,7 @@ def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
     assert config["max_tasks"] == 10_000
 
 
-# THE /metrics PATCH (ops/flower/patches/metrics_auth.py)
+# THE /metrics PATCH (backend/patches/flower.py)
 # ------------------------------------------------------------------------------
 
 
@@ -262,8 +306,8 @@ OPS_PW = "Basic " + base64.b64encode(b"ops:pw").decode()
 
 
 def test_the_installed_flower_still_serves_metrics_without_credentials():
-    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop
-    ops/flower/patches/metrics_auth.py."""
+    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop the
+    patch in backend/patches/flower.py."""
     from flower.views.monitor import Metrics
 
     assert metrics_status(Metrics, None) == 200
@@ -273,11 +317,11 @@ def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
     from flower import urls
     from flower.views.monitor import Metrics
 
-    from ops.flower.patches import metrics_auth
+    from patches import flower as flower_patches
 
-    handler = metrics_auth.apply()
+    handler = flower_patches.apply()
 
-    assert metrics_auth.apply() is handler  # once, however often the config is loaded
+    assert flower_patches.apply() is handler  # once, however often the config is loaded
     routes = [route for route in urls.handlers if isinstance(route, tuple)]
     assert [route[1] for route in routes if route[0] == "/metrics"] == [handler]
     assert issubclass(handler, Metrics) and handler is not Metrics
@@ -287,7 +331,7 @@ def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
 
 
 def test_the_patch_keeps_flower_from_starting_on_a_version_it_was_not_checked_against():
-    from ops.flower.patches import metrics_auth
+    from patches import flower as flower_patches
 
     with pytest.raises(RuntimeError, match=r"flower 2\.3\.0 is installed.*checked against 2\.2\.0"):
-        metrics_auth.apply("2.3.0")
+        flower_patches.apply("2.3.0")

@@ -1,12 +1,13 @@
 """Workers keep their database connections between tasks as Django keeps them between
-requests: Celery's Django fixup no longer closes them around every task. On PostgreSQL,
-a kept connection prepares the statements it repeats, and those survive a migration."""
+requests: Celery's Django fixup (told by CELERY_DB_REUSE_MAX) no longer closes them around
+every task, and Django's rules (CONN_MAX_AGE) decide. On PostgreSQL, a kept connection
+prepares the statements it repeats, and those survive a migration."""
 
-import json
 from types import SimpleNamespace
 
 import psycopg
 import pytest
+from celery.fixups.django import DjangoWorkerFixup
 from celery.signals import task_postrun, task_prerun
 from django.db import connection
 
@@ -14,91 +15,108 @@ from apps.commission.models import Team
 from apps.commission.report.request import load_report_request
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import _claim, create_delivery
-from core import worker_db
 from core.celery import app
 from tests.factories import TeamFactory, UserFactory
 from tests.support.fresh_python import fresh_python
+from tests.support.processes import worker_database_url
 
 
 class FakeTask:
-    """What the task_prerun/postrun receivers read of a task."""
+    """What the receivers of task_prerun/postrun read of a task."""
 
-    def __init__(self, is_eager: bool):
+    def __init__(self, is_eager: bool = False):
         self.request = SimpleNamespace(is_eager=is_eager, delivery_info={}, args=(), kwargs={})
 
 
 @pytest.fixture
-def worker_fixup(monkeypatch):
-    [fixup] = [each for each in app._fixups if hasattr(type(each), "worker_fixup")]
-    monkeypatch.setattr(fixup.worker_fixup, "db_reuse_max", None)
-    yield fixup.worker_fixup
-    task_prerun.disconnect(dispatch_uid="core.worker_db.prerun")
-    task_postrun.disconnect(dispatch_uid="core.worker_db.postrun")
+def worker_fixup():
+    """Celery's Django fixup for a worker of this app, as `celery worker` makes it."""
+    return DjangoWorkerFixup(app)
 
 
-def test_the_fixup_stops_closing_connections_around_each_task(worker_fixup, monkeypatch):
-    closed = []
-    monkeypatch.setattr(worker_fixup, "_close_database", lambda: closed.append(True))
-    worker_fixup.close_database()
-    assert closed == [True]  # without the change: closed before and after every task
-
-    worker_db.leave_connections_to_django(sender=SimpleNamespace(app=app))
-    for _ in range(1000):
-        worker_fixup.close_database()
-
-    assert closed == [True]
-
-
-def test_each_task_closes_what_django_would_close_after_a_request(worker_fixup, monkeypatch):
-    calls = []
-    monkeypatch.setattr(worker_db, "close_old_connections", lambda: calls.append(True))
-    worker_db.leave_connections_to_django(sender=SimpleNamespace(app=app))
-    task, eager = FakeTask(is_eager=False), FakeTask(is_eager=True)
-
+def run_task(fixup: DjangoWorkerFixup, task: FakeTask) -> None:
+    """What a worker does around a task: the signals (the product's receivers) and the
+    fixup's handlers of the same signals (connected by its install() in a worker)."""
     task_prerun.send(sender=task, task=task, task_id="1", args=(), kwargs={})
+    fixup.on_task_prerun(sender=task)
+    assert not Team.objects.filter(pk=0).exists()  # the task's query
+    fixup.on_task_postrun(sender=task)
     task_postrun.send(sender=task, task=task, task_id="1", args=(), kwargs={})
-    task_prerun.send(sender=eager, task=eager, task_id="2", args=(), kwargs={})
-
-    assert calls == [True, True]
 
 
-DATABASE_OPTIONS = (
-    "import json; from django.conf import settings; "
-    "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
-)
+def connect_with_max_age(monkeypatch, seconds: int):
+    """A new connection that Django keeps for `seconds` (CONN_MAX_AGE); the driver's."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", seconds)
+    connection.close()
+    connection.ensure_connection()
+    return connection.connection
 
 
-def database_options(**variables: str) -> dict:
-    loaded = fresh_python("-c", DATABASE_OPTIONS, **variables)
-    assert loaded.returncode == 0, loaded.stderr
-    return json.loads(loaded.stdout)
+# Transactional: Django closes a connection found inside a transaction after a task.
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_serves_task_after_task(worker_fixup, monkeypatch):
+    """Fails when Celery no longer reads CELERY_DB_REUSE_MAX: its fixup then closes the
+    connection around every task again."""
+    kept = connect_with_max_age(monkeypatch, 60)
+
+    for _ in range(3):
+        run_task(worker_fixup, FakeTask())
+
+    assert connection.connection is kept
 
 
-def test_postgresql_prepares_repeated_statements_unless_told_not_to():
-    url = "postgres://commission:secret@db:5432/commission"
+@pytest.mark.django_db(transaction=True)
+def test_each_task_ends_as_a_request_does_with_conn_max_age_zero(worker_fixup, monkeypatch):
+    connect_with_max_age(monkeypatch, 0)
 
-    assert database_options(DATABASE_URL=url) == {
-        "server_side_binding": True,
-        "prepare_threshold": 5,
-    }
-    assert database_options(DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false") == {}
-    assert "prepare_threshold" not in database_options(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+    run_task(worker_fixup, FakeTask())
+
+    assert connection.connection is None  # closed as the task ended: the next opens anew
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eager_task_leaves_its_callers_connection_alone(monkeypatch):
+    kept = connect_with_max_age(monkeypatch, 0)
+    task = FakeTask(is_eager=True)
+
+    task_prerun.send(sender=task, task=task, task_id="2", args=(), kwargs={})
+    task_postrun.send(sender=task, task=task, task_id="2", args=(), kwargs={})
+
+    assert connection.connection is kept
+
+
+STATEMENTS_PREPARED_AFTER_SIX_RUNS = """
+import django; django.setup()
+from django.db import connection
+from apps.commission.models import Team
+for _ in range(6):  # five runs, then prepared for the sixth
+    Team.objects.filter(pk=0).exists()
+with connection.cursor() as cursor:
+    cursor.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+        ['%"commission_team"%'],
+    )
+    print(cursor.fetchone()[0])
+"""
 
 
 @pytest.mark.django_db
-def test_a_statement_run_six_times_is_prepared_on_postgresql():
+@pytest.mark.parametrize(("setting", "prepared"), [(None, 1), ("false", 0)])
+def test_postgresql_prepares_repeated_statements_unless_told_not_to(setting, prepared):
+    """A worker process on the test database, with DATABASE_PREPARED_STATEMENTS unset
+    or "false" (for a pooler that cannot carry prepared statements)."""
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
-    for _ in range(6):  # five runs, then prepared for the sixth
-        Team.objects.filter(pk=0).exists()
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-            ['%"commission_team"%'],
-        )
-        [(prepared,)] = cursor.fetchall()
-    assert prepared == 1
+    ran = fresh_python(
+        "-c",
+        STATEMENTS_PREPARED_AFTER_SIX_RUNS,
+        DATABASE_URL=worker_database_url(),
+        DATABASE_PREPARED_STATEMENTS=setting,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert int(ran.stdout) == prepared
 
 
 @pytest.mark.django_db(transaction=True)

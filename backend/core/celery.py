@@ -45,7 +45,8 @@ class CeleryOnlySettings(Mapping):
         return self._values
 
     def __getitem__(self, name: str):
-        return self._load()[name]
+        # Asked by its Django name, too: Celery's Django fixup reads CELERY_DB_REUSE_MAX so.
+        return self._load()[name.removeprefix(self.PREFIX).lower()]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._load())

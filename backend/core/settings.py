@@ -123,10 +123,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
     "DATABASE_PREPARED_STATEMENTS", default=True
 ):
     # Workers run the same few statements thousands of times on a kept connection:
-    # psycopg prepares each one after its fifth run on a connection, so PostgreSQL
-    # parses and plans it once, not every time (about a tenth of the CPU per report under
-    # `make bench`). Prepared statements need server-side binding. A transaction-mode
-    # pooler that cannot carry them (PgBouncer before 1.21) needs this off.
+    # psycopg prepares each one after its fifth run, so PostgreSQL parses and plans it
+    # once. Prepared statements need server-side binding; a transaction-mode pooler that
+    # cannot carry them (PgBouncer before 1.21) needs this off.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5
     )
@@ -386,10 +385,6 @@ TRACKING_WEBHOOK_MAX_BYTES = 1024 * 1024
 # Queues and routes live in core/celery.py; here is what the environment decides.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://localhost:6379/0")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# kombu's Redis transport with one client per channel (core/broker.py). Other schemes
-# (rediss://, sentinel://, redis+socket://) keep kombu's own, which handles their options.
-if CELERY_BROKER_URL.startswith("redis://"):
-    CELERY_BROKER_TRANSPORT = "core.broker:Transport"
 # django-celery-results, storing each result in one statement (core/results.py).
 CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
 CELERY_RESULT_EXTENDED = True
@@ -411,6 +406,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # for apps.taskops) are written as before.
 CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connections around every task unless this
+# is set, and then every this many tasks; in between, Django's own rules decide, as
+# between requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS: core/worker_db.py).
+CELERY_DB_REUSE_MAX = 1000
 # Soft shutdown: ops/start/worker makes SIGTERM Celery's cold shutdown
 # (REMAP_SIGTERM=SIGQUIT), which first gives running tasks this many seconds to finish,
 # then cancels them back to the queue (acks_late). Either way the retries the worker

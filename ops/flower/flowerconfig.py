@@ -8,13 +8,13 @@ Options given on the command line still win over this file.
 """
 
 import logging as _logging
-import sys as _sys
 from pathlib import Path
 
 import environ
 
 # Importable here: `celery -A core flower` has imported the `core` package (backend/).
 from core import credentials as _credentials_rules
+from patches import flower as _flower_patches
 
 _REPO_DIR = Path(__file__).resolve().parents[2]
 _env = environ.Env()
@@ -57,12 +57,8 @@ if _PRODUCTION and _weak:
 basic_auth = _credentials
 
 # /metrics behind the same credentials (Flower serves it open): a patch of Flower's
-# routes, kept apart in ops/flower/patches/ (its notes say why and for which versions).
-if str(_REPO_DIR) not in _sys.path:
-    _sys.path.append(str(_REPO_DIR))
-from ops.flower.patches import metrics_auth as _metrics_auth  # noqa: E402
-
-_metrics_auth.apply()
+# routes, kept apart in backend/patches/ (its notes say why and for which versions).
+_flower_patches.apply()
 
 # Production Flower watches and never acts: no running, revoking or terminating tasks,
 # no worker shutdown, pool or rate-limit changes (its API answers 403). Re-running

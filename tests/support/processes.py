@@ -165,6 +165,13 @@ class WorkerPool:
         self.workers[queue] = WorkerProcess(self.app, queue, env, log_path)
         return self.workers[queue]
 
+    def stop(self, queue: str) -> None:
+        """Stop the queue's worker, if one runs: its queue then fills up (the next
+        `ensure` starts a new one)."""
+        worker = self.workers.pop(queue, None)
+        if worker is not None:
+            worker.stop()
+
     def logs(self) -> str:
         return "\n".join(f"--- {w.nodename}\n{w.log()}" for w in self.workers.values())
 

@@ -2,6 +2,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from apps.taskops.managers import OneStatementTaskResults
 
 
 class TaskRetry(models.Model):
@@ -53,3 +56,18 @@ class ScheduledTask(PeriodicTask):
         default_permissions = ()
         permissions = [("run_scheduled_task", "Can run scheduled tasks now")]
         verbose_name = "scheduled task"
+
+
+class StoredTaskResult(TaskResult):
+    """django-celery-results' task result as the result backend writes it (core/results.py),
+    each in one statement (apps/taskops/managers.py).
+
+    A proxy: the same table and rows; reading, expiring and the admin stay
+    django-celery-results' TaskResult's. No permissions of its own, and not in the admin.
+    """
+
+    objects = OneStatementTaskResults()
+
+    class Meta:
+        proxy = True
+        default_permissions = ()

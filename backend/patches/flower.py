@@ -1,4 +1,4 @@
-"""Flower's /metrics asks for the same credentials as every other Flower page.
+"""Flower: its /metrics asks for the same credentials as every other Flower page.
 
 Why: Flower serves its Prometheus metrics at /metrics without authentication, even with
 basic auth on: the handler (flower.views.monitor.Metrics) lost its
@@ -51,7 +51,7 @@ def apply(installed: str | None = None) -> type[tornado.web.RequestHandler]:
     installed = installed or version("flower")
     if installed not in CHECKED_VERSIONS:
         raise RuntimeError(
-            f"flower {installed} is installed; ops/flower/patches/metrics_auth.py was "
+            f"flower {installed} is installed; backend/patches/flower.py was "
             f"checked against {', '.join(sorted(CHECKED_VERSIONS))} only and keeps Flower "
             "from starting rather than serve /metrics without authentication: read the "
             "patch's notes, check the new version, then list it there or drop the patch"
