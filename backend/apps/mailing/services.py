@@ -27,8 +27,8 @@ from urllib3.exceptions import NewConnectionError
 from core import upsert
 from core.validators import id_error, parse_id
 
-from .connection import provider_connection
 from .models import EmailDelivery
+from .provider_connection import kept_backend
 from .providers import IDEMPOTENCY_HEADERS, configured_provider
 
 logger = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
 
     try:
         message = build_message(delivery)
-        with provider_connection() as kept:
+        with kept_backend() as kept:
             message.connection = kept
             message.send()
     except Exception as exc:
