@@ -8,8 +8,10 @@ connection carried it.
 
 import pytest
 
-from apps.mailing import provider_connection, services
+from apps.mailing import provider_connection
 from apps.mailing.models import EmailDelivery
+from apps.mailing.send_errors import TransientEmailError
+from apps.mailing.sending import send_delivery
 from apps.mailing.services import create_delivery
 from tests.support.fake_provider import postmark_error, running_fake_postmark
 
@@ -32,7 +34,7 @@ def send(key: str) -> str:
     delivery, _ = create_delivery(
         idempotency_key=f"test:{key}", to_email=f"{key}@example.com", subject=key, body_text="x"
     )
-    return services.send_delivery(delivery.pk, task_id=f"task-{key}", backoff=no_wait)
+    return send_delivery(delivery.pk, task_id=f"task-{key}", backoff=no_wait)
 
 
 def clients(fake) -> list:
@@ -48,7 +50,7 @@ def test_consecutive_sends_share_one_connection(postmark):
 
 def test_a_failed_send_drops_the_connection(postmark):
     postmark.script(postmark_error(503, 0, "Service unavailable"))
-    with pytest.raises(services.TransientEmailError):
+    with pytest.raises(TransientEmailError):
         send("fails")
     assert send("next") == "sent"
     assert send("after") == "sent"

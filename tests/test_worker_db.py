@@ -12,8 +12,9 @@ from django.db import connection
 
 from apps.commission.models import Team
 from apps.commission.report.request import load_report_request
+from apps.mailing.claims import claim
 from apps.mailing.models import EmailDelivery
-from apps.mailing.services import _claim, create_delivery
+from apps.mailing.services import create_delivery
 from core import worker_db
 from core.celery import app
 from tests.factories import TeamFactory, UserFactory
@@ -114,7 +115,7 @@ def test_prepared_whole_row_reads_survive_a_column_added_by_a_migration_meanwhil
 
     def claim_and_load():
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.FAILED)
-        assert _claim(delivery.pk, "task") is not None
+        assert claim(delivery.pk, "task") is not None
         assert load_report_request(manager.pk, None)[0] == manager
 
     for _ in range(6):  # prepared for the sixth

@@ -16,7 +16,7 @@ What keeps this as safe as a fresh connection per send:
   uses a socket its parent opened, and a changed EMAIL_BACKEND or ANYMAIL setting (tests)
   starts afresh.
 Every send still goes through the delivery's compare-and-set claim first
-(services.send_delivery); only the socket is shared.
+(apps.mailing.sending); only the socket is shared.
 """
 
 import contextlib

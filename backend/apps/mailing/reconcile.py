@@ -24,8 +24,8 @@ from django.utils import timezone
 from core.enqueue import enqueue_or_leave
 
 from .models import EmailDelivery
+from .next_attempt import Backoff, due_after, wait_before_resending
 from .selectors import overdue_deliveries, stuck_sending
-from .services import Backoff, due_after, wait_before_resending
 
 logger = logging.getLogger(__name__)
 
