@@ -118,6 +118,11 @@ def _display_name(first_name: str, last_name: str, username: str) -> str:
 # A member without deals that count.
 NOTHING = (Figures(), Context())
 
+# Per team: its name, and its reps' display names by id.
+Teams = dict[int, tuple[str, dict[int, str]]]
+# Per (team, rep): the period's figures and their context.
+Numbers = dict[tuple[int, int], tuple[Figures, Context]]
+
 
 def build_report(manager, period: Period) -> Report:
     """The manager's teams for the period, one line per rep who was a member at
@@ -127,25 +132,49 @@ def build_report(manager, period: Period) -> Report:
     Two queries whatever the team sizes: the teams with their members, and one
     aggregate over the deals and their commissions, the period's and its context's.
     """
-    teams: dict[int, str] = {}
-    reps: dict[int, dict[int, str]] = {}
+    teams = _teams_and_members(manager.pk, period)
+    numbers = _numbers(manager.pk, period, teams)
+    sections = tuple(
+        _section(team_id, name, members, numbers) for team_id, (name, members) in teams.items()
+    )
+    return Report(
+        manager_id=manager.pk,
+        manager_name=str(manager),
+        period=period,
+        currency=settings.COMMISSION_CURRENCY,
+        language=preferred_language(manager),
+        teams=sections,
+        totals=sum((section.totals for section in sections), Figures()),
+        context=sum((section.context for section in sections), Context()),
+        as_of=month_to_date(period),
+    )
+
+
+def _teams_and_members(manager_id: int, period: Period) -> Teams:
+    """The manager's teams by name, each with the reps who were members in the period."""
+    teams: Teams = {}
     sql = _statements(connection.alias).teams_and_members
-    for row in _rows(sql, [period.end, period.start, manager.pk]):
-        teams.setdefault(row["team_id"], row["team_name"])
-        members = reps.setdefault(row["team_id"], {})
+    for row in _rows(sql, [period.end, period.start, manager_id]):
+        _, members = teams.setdefault(row["team_id"], (row["team_name"], {}))
         if row["rep_id"] is not None:
             members[row["rep_id"]] = _display_name(
                 row["first_name"], row["last_name"], row["username"]
             )
+    return teams
 
-    numbers: dict[tuple[int, int], tuple[Figures, Context]] = {}
-    for row in _deal_sums(manager.pk, period):
-        if row["team_id"] not in reps:
+
+def _numbers(manager_id: int, period: Period, teams: Teams) -> Numbers:
+    """Each team's reps' figures and context; a rep with deals for a team who is no
+    longer a member of it is added to the team's members."""
+    numbers: Numbers = {}
+    for row in _deal_sums(manager_id, period):
+        if row["team_id"] not in teams:
             continue  # a team the manager was given since the first query
         # A deal counts for the team it was booked to (the rep's team on its closing
         # day), so the context of a rep who moved is split between the teams, and a
         # rep who left still shows where their earlier deals count.
-        reps[row["team_id"]].setdefault(
+        _, members = teams[row["team_id"]]
+        members.setdefault(
             row["rep_id"],
             _display_name(row["rep__first_name"], row["rep__last_name"], row["rep__username"]),
         )
@@ -163,38 +192,26 @@ def build_report(manager, period: Period) -> Report:
                 awaiting_approval=_money(row["awaiting_approval"]),
             ),
         )
+    return numbers
 
-    sections = []
-    for team_id, team_name in teams.items():
-        lines = tuple(
-            sorted(
-                (
-                    RepLine(rep_id, name, *numbers.get((team_id, rep_id), NOTHING))
-                    for rep_id, name in reps[team_id].items()
-                ),
-                key=lambda line: (line.name.casefold(), line.rep_id),
-            )
-        )
-        sections.append(
-            TeamSection(
-                team_id,
-                plain_text(team_name),
-                lines,
-                totals=sum((line.figures for line in lines), Figures()),
-                context=sum((line.context for line in lines), Context()),
-            )
-        )
 
-    return Report(
-        manager_id=manager.pk,
-        manager_name=str(manager),
-        period=period,
-        currency=settings.COMMISSION_CURRENCY,
-        language=preferred_language(manager),
-        teams=tuple(sections),
-        totals=sum((section.totals for section in sections), Figures()),
-        context=sum((section.context for section in sections), Context()),
-        as_of=month_to_date(period),
+def _section(team_id: int, name: str, members: dict[int, str], numbers: Numbers) -> TeamSection:
+    """One team's lines, by rep name, and their totals."""
+    lines = tuple(
+        sorted(
+            (
+                RepLine(rep_id, rep_name, *numbers.get((team_id, rep_id), NOTHING))
+                for rep_id, rep_name in members.items()
+            ),
+            key=lambda line: (line.name.casefold(), line.rep_id),
+        )
+    )
+    return TeamSection(
+        team_id,
+        plain_text(name),
+        lines,
+        totals=sum((line.figures for line in lines), Figures()),
+        context=sum((line.context for line in lines), Context()),
     )
 
 
