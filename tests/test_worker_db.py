@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 from celery.signals import task_postrun, task_prerun
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from apps.commission.models import Team
@@ -96,7 +97,7 @@ def test_a_statement_run_six_times_is_prepared_on_postgresql():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-            ['%"commission_team"%'],
+            [f"%{connection.ops.quote_name(Team._meta.db_table)}%"],
         )
         [(prepared,)] = cursor.fetchall()
     assert prepared == 1
@@ -129,7 +130,7 @@ def test_prepared_whole_row_reads_survive_a_column_added_by_a_migration_meanwhil
         port=database["PORT"],
         autocommit=True,
     ) as migration:
-        tables = ("mailing_emaildelivery", "accounts_user")
+        tables = (EmailDelivery._meta.db_table, get_user_model()._meta.db_table)
         for table in tables:
             migration.execute(f"ALTER TABLE {table} ADD COLUMN added_meanwhile integer")
         try:
