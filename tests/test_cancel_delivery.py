@@ -22,10 +22,12 @@ from apps.commission.periods import default_period
 from apps.commission.services import prepare_report_email
 from apps.commission.tasks import generate_and_send_commission_report
 from apps.mailing import cancel
+from apps.mailing.claims import mark_failed
 from apps.mailing.models import EmailDelivery
 from apps.mailing.reconcile import reconcile_deliveries
 from apps.mailing.selectors import owed_deliveries, stalled_deliveries
-from apps.mailing.services import create_delivery, mark_failed, send_delivery
+from apps.mailing.sending import send_delivery
+from apps.mailing.services import create_delivery
 from apps.mailing.tasks import email_backoff
 from apps.mailing.tracking import record_tracking_event
 from apps.taskops.errors import NotRetryable

@@ -25,7 +25,7 @@ def team():
 def email_the_report(team) -> EmailDelivery:
     """The month's report, built and sent, as the worker leaves it."""
     from apps.commission.services import prepare_report_email
-    from apps.mailing.services import record_sent
+    from apps.mailing.claims import record_sent
 
     _, delivery = prepare_report_email(team.manager, default_period())
     record_sent(delivery.pk, "sent-message-id")

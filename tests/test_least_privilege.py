@@ -382,7 +382,7 @@ def test_a_report_for_a_huge_id_is_refused_cleanly(celery_eager, user_id, caplog
 @pytest.mark.django_db
 @pytest.mark.parametrize("delivery_id", HUGE_IDS, ids=str)
 def test_sending_a_huge_delivery_id_fails_once_cleanly(celery_eager, delivery_id, caplog):
-    from apps.mailing.services import PermanentEmailError
+    from apps.mailing.send_errors import PermanentEmailError
     from apps.mailing.tasks import send_email_delivery
 
     result = send_email_delivery.delay(delivery_id)

@@ -28,10 +28,13 @@ from apps.commission.models import ReportRequest
 from apps.commission.periods import Period
 from apps.commission.reconcile import MAX_REQUEUES, reconcile_report_requests
 from apps.commission.services import request_report
-from apps.mailing import services
+from apps.mailing.claims import mark_failed
+from apps.mailing.message import build_message
 from apps.mailing.models import EmailDelivery
 from apps.mailing.reconcile import reconcile_deliveries
-from apps.mailing.services import create_delivery, send_delivery
+from apps.mailing.send_errors import TransientEmailError
+from apps.mailing.sending import send_delivery
+from apps.mailing.services import create_delivery
 from apps.mailing.tasks import email_backoff
 from apps.mailing.tasks import reconcile_deliveries as reconcile_task
 from apps.taskops.errors import NeedsConfirmation
@@ -148,7 +151,7 @@ def test_a_provider_error_answer_is_retried_as_retrying_with_its_due_time(postma
     postmark.script(postmark_error(503, 0, "Service unavailable"))
     delivery = new_delivery()
 
-    with pytest.raises(services.TransientEmailError) as raised:
+    with pytest.raises(TransientEmailError) as raised:
         send_delivery(delivery.pk, task_id="t", backoff=lambda attempts: 60)
 
     delivery.refresh_from_db()
@@ -166,7 +169,7 @@ def test_a_connection_that_never_opened_is_a_plain_retry(settings):
     }
     delivery = new_delivery()
 
-    with pytest.raises(services.TransientEmailError):
+    with pytest.raises(TransientEmailError):
         send_delivery(delivery.pk, task_id="t", backoff=lambda attempts: 60)
 
     delivery.refresh_from_db()
@@ -183,7 +186,7 @@ def test_a_timeout_after_the_request_went_out_is_unconfirmed(postmark, settings,
     postmark.script(hang())
     delivery = new_delivery()
 
-    with pytest.raises(services.TransientEmailError) as raised:
+    with pytest.raises(TransientEmailError) as raised:
         send_delivery(delivery.pk, task_id="t", backoff=lambda attempts: 60)
 
     delivery.refresh_from_db()
@@ -198,7 +201,7 @@ def test_attempts_used_up_fail_the_delivery_and_schedule_nothing(postmark):
     postmark.script(postmark_error(503, 0, "Service unavailable"))
     delivery = new_delivery()
 
-    with pytest.raises(services.TransientEmailError) as raised:
+    with pytest.raises(TransientEmailError) as raised:
         send_delivery(delivery.pk, task_id="t", backoff=lambda attempts: None)
 
     assert raised.value.retry_at is None
@@ -214,7 +217,7 @@ def test_a_message_redelivered_after_its_worker_died_mid_send_marks_it_unconfirm
         status=Status.SENDING, sending_since=timezone.now(), sending_task_id="task-1", attempts=1
     )
 
-    with pytest.raises(services.TransientEmailError) as raised:
+    with pytest.raises(TransientEmailError) as raised:
         send_delivery(delivery.pk, task_id="task-1", backoff=lambda attempts: 30)
 
     assert mail.outbox == []
@@ -237,7 +240,7 @@ def test_an_unforeseen_failure_mid_send_is_left_to_the_reconciler_not_failed():
     queued = new_delivery("queued")
 
     for delivery in (sending, queued):
-        services.mark_failed(delivery.pk, "TimeLimitExceeded: 180")
+        mark_failed(delivery.pk, "TimeLimitExceeded: 180")
 
     assert EmailDelivery.objects.get(pk=sending.pk).status == Status.SENDING
     assert EmailDelivery.objects.get(pk=queued.pk).status == Status.FAILED
@@ -630,12 +633,12 @@ def test_a_provider_that_takes_an_idempotency_key_gets_the_same_one_every_attemp
     settings.EMAIL_BACKEND = backend
     delivery = new_delivery()
 
-    first, second = services.build_message(delivery), services.build_message(delivery)
+    first, second = build_message(delivery), build_message(delivery)
 
     if header is None:
         assert first.extra_headers == {}
     else:
         assert first.extra_headers[header] == second.extra_headers[header]
         assert uuid_module.UUID(first.extra_headers[header]).version == 5
-        other = services.build_message(new_delivery("another"))
+        other = build_message(new_delivery("another"))
         assert other.extra_headers[header] != first.extra_headers[header]

@@ -8,8 +8,10 @@ connection carried it.
 
 import pytest
 
-from apps.mailing import connection, services
+from apps.mailing import provider_connection
 from apps.mailing.models import EmailDelivery
+from apps.mailing.send_errors import TransientEmailError
+from apps.mailing.sending import send_delivery
 from apps.mailing.services import create_delivery
 from tests.support.fake_provider import postmark_error, running_fake_postmark
 
@@ -25,14 +27,14 @@ def postmark(settings):
     with running_fake_postmark(keep_alive=True) as fake:
         fake.send_here(settings)
         yield fake
-        connection.discard()
+        provider_connection.discard()
 
 
 def send(key: str) -> str:
     delivery, _ = create_delivery(
         idempotency_key=f"test:{key}", to_email=f"{key}@example.com", subject=key, body_text="x"
     )
-    return services.send_delivery(delivery.pk, task_id=f"task-{key}", backoff=no_wait)
+    return send_delivery(delivery.pk, task_id=f"task-{key}", backoff=no_wait)
 
 
 def clients(fake) -> list:
@@ -48,7 +50,7 @@ def test_consecutive_sends_share_one_connection(postmark):
 
 def test_a_failed_send_drops_the_connection(postmark):
     postmark.script(postmark_error(503, 0, "Service unavailable"))
-    with pytest.raises(services.TransientEmailError):
+    with pytest.raises(TransientEmailError):
         send("fails")
     assert send("next") == "sent"
     assert send("after") == "sent"
@@ -59,8 +61,8 @@ def test_a_failed_send_drops_the_connection(postmark):
 
 def test_another_process_opens_its_own(postmark, monkeypatch):
     send("parent")
-    real_pid = connection.os.getpid()
-    monkeypatch.setattr(connection.os, "getpid", lambda: real_pid + 1)
+    real_pid = provider_connection.os.getpid()
+    monkeypatch.setattr(provider_connection.os, "getpid", lambda: real_pid + 1)
     send("child")
     parent, child = clients(postmark)
     assert child != parent
@@ -68,7 +70,7 @@ def test_another_process_opens_its_own(postmark, monkeypatch):
 
 def test_an_idle_connection_is_not_reused(postmark, monkeypatch):
     send("before")
-    monkeypatch.setattr(connection, "IDLE_SECONDS", -1.0)
+    monkeypatch.setattr(provider_connection, "IDLE_SECONDS", -1.0)
     send("after")
     before, after = clients(postmark)
     assert after != before
@@ -76,5 +78,5 @@ def test_an_idle_connection_is_not_reused(postmark, monkeypatch):
 
 def test_other_backends_open_per_send(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    with connection.provider_connection() as kept:
+    with provider_connection.kept_backend() as kept:
         assert kept is None

@@ -14,8 +14,10 @@ import pytest
 from django.core import mail
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.mailing.claims import record_sent
 from apps.mailing.models import EmailDelivery
-from apps.mailing.services import create_delivery, record_sent, send_delivery
+from apps.mailing.sending import send_delivery
+from apps.mailing.services import create_delivery
 from apps.mailing.tasks import email_backoff
 from tests.support.fake_sentry import FakeSentry
 from tests.support.fresh_python import printed_json

@@ -9,12 +9,14 @@ import psycopg
 import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from celery.signals import task_postrun, task_prerun
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from apps.commission.models import Team
 from apps.commission.report.request import load_report_request
+from apps.mailing.claims import claim
 from apps.mailing.models import EmailDelivery
-from apps.mailing.services import _claim, create_delivery
+from apps.mailing.services import create_delivery
 from core.celery import app
 from tests.factories import TeamFactory, UserFactory
 from tests.support.fresh_python import fresh_python
@@ -94,7 +96,7 @@ for _ in range(6):  # five runs, then prepared for the sixth
 with connection.cursor() as cursor:
     cursor.execute(
         "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
-        ['%"commission_team"%'],
+        [f"%{connection.ops.quote_name(Team._meta.db_table)}%"],
     )
     print(cursor.fetchone()[0])
 """
@@ -132,7 +134,7 @@ def test_prepared_whole_row_reads_survive_a_column_added_by_a_migration_meanwhil
 
     def claim_and_load():
         EmailDelivery.objects.filter(pk=delivery.pk).update(status=EmailDelivery.Status.FAILED)
-        assert _claim(delivery.pk, "task") is not None
+        assert claim(delivery.pk, "task") is not None
         assert load_report_request(manager.pk, None)[0] == manager
 
     for _ in range(6):  # prepared for the sixth
@@ -146,7 +148,7 @@ def test_prepared_whole_row_reads_survive_a_column_added_by_a_migration_meanwhil
         port=database["PORT"],
         autocommit=True,
     ) as migration:
-        tables = ("mailing_emaildelivery", "accounts_user")
+        tables = (EmailDelivery._meta.db_table, get_user_model()._meta.db_table)
         for table in tables:
             migration.execute(f"ALTER TABLE {table} ADD COLUMN added_meanwhile integer")
         try:

@@ -6,11 +6,9 @@ take it, the row stays owed and the reconcilers queue it later, so the caller lo
 the miss and carries on instead of failing half-done.
 """
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -47,9 +45,3 @@ def enqueue_on_commit(enqueue: Callable[..., object], *args, what: str, **kwargs
         lambda: outcome.append(enqueue_or_leave(enqueue, *args, what=what, **kwargs))
     )
     return outcome[0] if outcome else True
-
-
-def stalled_before(now: dt.datetime) -> dt.datetime:
-    """Owed work due before this moment is RECONCILE_STALLED_AFTER seconds overdue: its
-    message is taken as lost."""
-    return now - dt.timedelta(seconds=settings.RECONCILE_STALLED_AFTER)

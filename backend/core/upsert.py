@@ -1,6 +1,5 @@
-"""SQL built from a model's own fields, for the statements every task runs: one instance
-written with one INSERT ... ON CONFLICT (a delivery, a stored report, a task result), and
-the column list of a written-out statement that reads whole rows.
+"""One model instance written with one INSERT ... ON CONFLICT, built from the model's own
+fields: a delivery, a stored report, a task result, on every task.
 
 bulk_create writes the same SQL, but building it took as long as running it, on every
 task; and it cannot say whether a conflicting row was left alone (DO NOTHING) while
@@ -53,13 +52,3 @@ def _statement(
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
     sql += f" ON CONFLICT ({conflict}) {action}"
     return fields, f"{sql} RETURNING {quote(meta.pk.column)}"
-
-
-@functools.cache
-def columns(model: type[models.Model], prefix: str = "") -> str:
-    """Every column of `model` by name ('u."id", u."email", ...'), for a written-out
-    statement that reads whole rows. Not `*`: PostgreSQL refuses to run a prepared
-    statement whose result would change shape, as `*` does when a migration adds a
-    column while workers are running."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    return ", ".join(prefix + quote(field.column) for field in model._meta.concrete_fields)

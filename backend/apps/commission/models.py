@@ -108,11 +108,14 @@ class Deal(models.Model):
         return f"{self.external_ref} ({self.amount} {self.currency})"
 
 
+class CommissionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    PAID = "paid", "Paid"
+
+
 class Commission(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        PAID = "paid", "Paid"
+    Status = CommissionStatus
 
     deal = models.OneToOneField(Deal, on_delete=models.CASCADE, related_name="commission")
     rep = models.ForeignKey(
@@ -134,7 +137,7 @@ class Commission(models.Model):
                 name="commission_rate_between_0_and_100",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "paid"]),
+                condition=Q(status__in=CommissionStatus.values),
                 name="commission_status_valid",
             ),
         ]
@@ -175,6 +178,18 @@ class CommissionReport(models.Model):
         return f"{self.period} for {self.manager}"
 
 
+class ReportSource(models.TextChoices):
+    MONTHLY = "monthly", "Monthly schedule"
+    COMMAND = "command", "Command"
+    ADMIN = "admin", "Admin"
+
+
+class ReportRequestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BUILT = "built", "Built (email recorded)"
+    REFUSED = "refused", "Refused"
+
+
 class ReportRequest(models.Model):
     """A report somebody asked for, owed until it is built and its email recorded.
 
@@ -186,15 +201,8 @@ class ReportRequest(models.Model):
     EmailDelivery.
     """
 
-    class Source(models.TextChoices):
-        MONTHLY = "monthly", "Monthly schedule"
-        COMMAND = "command", "Command"
-        ADMIN = "admin", "Admin"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        BUILT = "built", "Built (email recorded)"
-        REFUSED = "refused", "Refused"
+    Source = ReportSource
+    Status = ReportRequestStatus
 
     # PROTECT: who asked for which report stays, whatever happens to the manager.
     manager = models.ForeignKey(
@@ -232,11 +240,11 @@ class ReportRequest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["manager", "period"],
-                condition=Q(source="monthly"),
+                condition=Q(source=ReportSource.MONTHLY),
                 name="one_monthly_request_per_manager_and_period",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["queued", "built", "refused"]),
+                condition=Q(status__in=ReportRequestStatus.values),
                 name="report_request_status_valid",
             ),
         ]

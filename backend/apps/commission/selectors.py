@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import delivery_that_ended
-from core.enqueue import stalled_before
+from core.overdue import overdue_before
 
 from .models import ReportRequest, Team, TeamMembership
 from .periods import Period
@@ -21,8 +21,8 @@ def owed_report_requests() -> QuerySet[ReportRequest]:
 
 
 def stalled_report_requests(now: dt.datetime | None = None) -> QuerySet[ReportRequest]:
-    """Owed requests whose message is overdue beyond RECONCILE_STALLED_AFTER."""
-    return owed_report_requests().filter(queued_at__lt=stalled_before(now or timezone.now()))
+    """Owed requests whose message is overdue (core.overdue)."""
+    return owed_report_requests().filter(queued_at__lt=overdue_before(now or timezone.now()))
 
 
 def ended_report_email(manager, period: Period) -> EmailDelivery | None:

@@ -2,6 +2,7 @@
 report emails and the monthly fan-out."""
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
 from core import upsert
 from core.enqueue import BROKER_AWAY, enqueue_on_commit, enqueue_or_leave
+from core.model_sql import Table
 
 from .models import (
     Commission,
@@ -182,15 +184,20 @@ def _store_report(report: CommissionReport) -> CommissionReport:
     return report
 
 
-# Written out: the ORM took four times as long to build this UPDATE as to run it, on
-# every report.
+# Written out: the ORM takes longer to build this UPDATE than the database takes to
+# run it, on every report.
 FINISH_REQUESTS_SQL = """
-    UPDATE commission_reportrequest
-    SET status = %(status)s, delivery_id = %(delivery_id)s, last_error = %(error)s,
-        finished_at = %(now)s
-    WHERE manager_id = %(manager_id)s AND period = %(period)s
-      AND resend_key = %(resend_key)s AND status = %(queued)s
+    UPDATE {r}
+    SET {r.status} = %(status)s, {r.delivery} = %(delivery_id)s, {r.last_error} = %(error)s,
+        {r.finished_at} = %(now)s
+    WHERE {r.manager} = %(manager_id)s AND {r.period} = %(period)s
+      AND {r.resend_key} = %(resend_key)s AND {r.status} = %(queued)s
 """
+
+
+@functools.cache
+def _finish_requests_statement(alias: str) -> str:
+    return FINISH_REQUESTS_SQL.format(r=Table(ReportRequest, alias))
 
 
 def finish_requests(
@@ -217,7 +224,7 @@ def finish_requests(
         "queued": ReportRequest.Status.QUEUED,
     }
     with connection.cursor() as cursor:
-        cursor.execute(FINISH_REQUESTS_SQL, params)
+        cursor.execute(_finish_requests_statement(connection.alias), params)
         return cursor.rowcount
 
 
@@ -290,45 +297,12 @@ def dispatch_monthly_reports(
     run_id = uuid.uuid4()
     queued = left = 0
     for chunk in manager_id_chunks(chunk_size):
-        with transaction.atomic():
-            ReportRequest.objects.bulk_create(
-                [
-                    ReportRequest(
-                        manager_id=manager_id,
-                        period=str(period),
-                        source=ReportRequest.Source.MONTHLY,
-                        requested_by="monthly schedule",
-                        run_id=run_id,
-                    )
-                    for manager_id in chunk
-                ],
-                ignore_conflicts=True,
-            )
-        ours = ReportRequest.objects.filter(
-            period=str(period), run_id=run_id, manager_id__in=chunk
-        ).order_by("manager_id")
-        in_chunk = 0
-        try:
-            with batch():
-                for request_id, manager_id in ours.values_list("pk", "manager_id"):
-                    if left == 0 and enqueue_or_leave(
-                        enqueue, manager_id, str(period), what=f"report request {request_id}"
-                    ):
-                        in_chunk += 1
-                    else:
-                        left += 1
-        except (*BROKER_AWAY, BatchPublishError) as exc:
-            logger.warning(
-                "Could not queue %d report request(s) of run %s (%s: %s); they stay owed "
-                "in the database and the reconciler queues them again",
-                in_chunk,
-                run_id,
-                type(exc).__name__,
-                exc,
-            )
-            left += in_chunk
-            in_chunk = 0
+        claimed = _claim_managers(chunk, period, run_id)
+        in_chunk, left_in_chunk = _queue_claimed(
+            claimed, period, enqueue, batch, run_id, broker_away=left > 0
+        )
         queued += in_chunk
+        left += left_in_chunk
     logger.info(
         "Monthly reports for %s: queued %d manager(s) in run %s%s",
         period,
@@ -337,3 +311,62 @@ def dispatch_monthly_reports(
         f"; {left} left to the reconciler (broker away)" if left else "",
     )
     return queued + left
+
+
+def _claim_managers(chunk: list[int], period: Period, run_id: uuid.UUID) -> list[tuple[int, int]]:
+    """Claim the period's monthly report for these managers, committed; (request id,
+    manager id) of the ones this run won, by manager. Requests another run claimed
+    first stay theirs (the unique constraint skips them)."""
+    with transaction.atomic():
+        ReportRequest.objects.bulk_create(
+            [
+                ReportRequest(
+                    manager_id=manager_id,
+                    period=str(period),
+                    source=ReportRequest.Source.MONTHLY,
+                    requested_by="monthly schedule",
+                    run_id=run_id,
+                )
+                for manager_id in chunk
+            ],
+            ignore_conflicts=True,
+        )
+    ours = ReportRequest.objects.filter(period=str(period), run_id=run_id, manager_id__in=chunk)
+    return list(ours.order_by("manager_id").values_list("pk", "manager_id"))
+
+
+def _queue_claimed(
+    claimed: list[tuple[int, int]],
+    period: Period,
+    enqueue: Callable[[int, str], object],
+    batch: Callable[[], AbstractContextManager],
+    run_id: uuid.UUID,
+    *,
+    broker_away: bool,
+) -> tuple[int, int]:
+    """Queue the claimed managers' reports inside one `batch()`; (queued, left to the
+    reconciler). Once the broker has refused a message in this run (`broker_away`), the
+    rest are left without trying; a batch that fails as it is sent may have reached the
+    broker in part, and counts as left whole."""
+    queued = left = 0
+    try:
+        with batch():
+            for request_id, manager_id in claimed:
+                if not broker_away and enqueue_or_leave(
+                    enqueue, manager_id, str(period), what=f"report request {request_id}"
+                ):
+                    queued += 1
+                else:
+                    broker_away = True
+                    left += 1
+    except (*BROKER_AWAY, BatchPublishError) as exc:
+        logger.warning(
+            "Could not queue %d report request(s) of run %s (%s: %s); they stay owed "
+            "in the database and the reconciler queues them again",
+            queued,
+            run_id,
+            type(exc).__name__,
+            exc,
+        )
+        return 0, queued + left
+    return queued, left

@@ -52,12 +52,15 @@ class EmailDelivery(models.Model):
     GONE = frozenset(status for status, rank in PROGRESS.items() if rank >= 1)
     # Outcomes that say something went wrong after it left (kept as the last error).
     PROBLEMS = frozenset({Status.DEFERRED, Status.BOUNCED, Status.REJECTED, Status.COMPLAINED})
-    # Statuses from which the sending task may (re)claim the row.
-    SENDABLE = frozenset({Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED, Status.FAILED})
+    # Waiting for `next_attempt_at`: the sending task claims them once it has come.
+    WAITING = frozenset({Status.QUEUED, Status.RETRYING, Status.UNCONFIRMED})
+    # Statuses from which the sending task may (re)claim the row: a waiting one when it
+    # is due, FAILED whenever asked (that is an operator's retry).
+    SENDABLE = WAITING | {Status.FAILED}
     # Work the system still owes: each of these is due again at `next_attempt_at`
     # (SENDING: until the attempt ends), and the reconciler queues it again when the
     # broker has lost its message.
-    OWED = frozenset({Status.QUEUED, Status.SENDING, Status.RETRYING, Status.UNCONFIRMED})
+    OWED = WAITING | {Status.SENDING}
     # What an operator may cancel: whatever the sending task could claim. Not SENDING:
     # that attempt is at the provider now, and its outcome is recorded when it ends.
     CANCELLABLE = SENDABLE

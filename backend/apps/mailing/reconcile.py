@@ -24,8 +24,8 @@ from django.utils import timezone
 from core.enqueue import enqueue_or_leave
 
 from .models import EmailDelivery
+from .next_attempt import Backoff, due_after, wait_before_resending
 from .selectors import overdue_deliveries, stuck_sending
-from .services import Backoff, due_after, wait_before_resending
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,32 @@ def reconcile_deliveries(
     that are overdue; with `dry_run`, only say which."""
     now = timezone.now()
     done = DeliveriesReconciled()
+    _mark_stuck_unconfirmed(now, enqueue, backoff, done, dry_run)
+    if not done.broker_away:
+        _requeue_overdue(now, enqueue, done, dry_run)
+    if done.unconfirmed or done.requeued:
+        logger.warning(
+            "Reconciled owed email deliveries%s: %d stuck sending marked unconfirmed, "
+            "%d overdue queued again (%s)",
+            " (dry run)" if dry_run else "",
+            len(done.unconfirmed),
+            len(done.requeued),
+            ", ".join(map(str, done.requeued[:20])),
+        )
+    return done
+
+
+def _mark_stuck_unconfirmed(
+    now: dt.datetime, enqueue: Enqueue, backoff: Backoff, done: DeliveriesReconciled, dry_run: bool
+) -> None:
+    """Deliveries whose attempt died mid-call become UNCONFIRMED, due once the provider's
+    event had time to arrive; each is queued for then."""
     for delivery in stuck_sending(now).order_by("sending_since")[:BATCH_SIZE]:
         if dry_run:
             done.unconfirmed.append(delivery.pk)
             continue
         retry_at = due_after(wait_before_resending(backoff, delivery.attempts), now)
+        # Compare-and-set on the attempt seen: a new claim since is left alone.
         marked = EmailDelivery.objects.filter(
             pk=delivery.pk, status=Status.SENDING, sending_since=delivery.sending_since
         ).update(
@@ -88,8 +109,13 @@ def reconcile_deliveries(
             enqueue, delivery.pk, retry_at, what=f"email delivery {delivery.pk}"
         ):
             done.broker_away = True
-            return done
+            return
 
+
+def _requeue_overdue(
+    now: dt.datetime, enqueue: Enqueue, done: DeliveriesReconciled, dry_run: bool
+) -> None:
+    """Owed deliveries overdue (core.overdue) are made due now and queued again."""
     overdue = overdue_deliveries(now).order_by("next_attempt_at")
     for delivery_id, due in overdue.values_list("pk", "next_attempt_at")[:BATCH_SIZE]:
         if dry_run:
@@ -103,15 +129,5 @@ def reconcile_deliveries(
             continue
         if not enqueue_or_leave(enqueue, delivery_id, None, what=f"email delivery {delivery_id}"):
             done.broker_away = True
-            break
+            return
         done.requeued.append(delivery_id)
-    if done.unconfirmed or done.requeued:
-        logger.warning(
-            "Reconciled owed email deliveries%s: %d stuck sending marked unconfirmed, "
-            "%d overdue queued again (%s)",
-            " (dry run)" if dry_run else "",
-            len(done.unconfirmed),
-            len(done.requeued),
-            ", ".join(map(str, done.requeued[:20])),
-        )
-    return done

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.enqueue import stalled_before
+from core.overdue import overdue_before
 
 from .models import EmailDelivery
 
@@ -45,9 +45,9 @@ def stuck_sending(now: dt.datetime) -> QuerySet[EmailDelivery]:
 
 
 def overdue_deliveries(now: dt.datetime) -> QuerySet[EmailDelivery]:
-    """Owed deliveries due more than RECONCILE_STALLED_AFTER ago whose message never
-    ran them (SENDING rows have no due time: stuck_sending covers them)."""
-    return owed_deliveries().filter(next_attempt_at__lt=stalled_before(now))
+    """Owed deliveries overdue (core.overdue) whose message never ran them (SENDING
+    rows have no due time: stuck_sending covers them)."""
+    return owed_deliveries().filter(next_attempt_at__lt=overdue_before(now))
 
 
 def stalled_deliveries(now: dt.datetime | None = None) -> QuerySet[EmailDelivery]:

@@ -11,8 +11,12 @@ from django.db import InterfaceError, OperationalError
 from apps.taskops.errors import NotRetryable
 from core.validators import parse_id
 
-from . import reconcile, selectors, services
+from . import reconcile, selectors
+from .claims import mark_failed
 from .models import EmailDelivery
+from .resend_risk import accept_duplicate_risk, duplicate_risk
+from .send_errors import PermanentEmailError, TransientEmailError, describe_error
+from .sending import send_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +52,17 @@ class EmailDeliveryTask(DjangoTask):
                 f"email delivery {cancelled.pk} to {cancelled.to_email} is not sent again: "
                 f"{why} For a report, use 'Email another copy' on its team."
             )
-        return services.duplicate_risk(delivery_id)
+        return duplicate_risk(delivery_id)
 
     def accept_operator_retry_risk(self, args, kwargs, accepted_by: str) -> None:
-        services.accept_duplicate_risk(_delivery_id(args, kwargs), accepted_by)
+        accept_duplicate_risk(_delivery_id(args, kwargs), accepted_by)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Something unforeseen broke: the row must say so. The service records its
+        # Something unforeseen broke: the row must say so. send_delivery records its
         # own errors, and a database that is away leaves the row owed for the reconciler.
-        if isinstance(
-            exc, (services.PermanentEmailError, services.TransientEmailError, *DATABASE_AWAY)
-        ):
+        if isinstance(exc, (PermanentEmailError, TransientEmailError, *DATABASE_AWAY)):
             return
-        services.mark_failed(_delivery_id(args, kwargs), services.describe_error(exc))
+        mark_failed(_delivery_id(args, kwargs), describe_error(exc))
 
 
 def _delivery_id(args, kwargs) -> int | None:
@@ -74,15 +76,13 @@ def _delivery_id(args, kwargs) -> int | None:
     # The delivery row counts its attempts (email_backoff); this bounds nothing more.
     max_retries=None,
     # Expected failures: reported as FAILURE without a traceback; the service logs them.
-    throws=(services.PermanentEmailError,),
+    throws=(PermanentEmailError,),
 )
 def send_email_delivery(self, delivery_id: int) -> str:
     """Send one EmailDelivery when it is due; safe to run any number of times."""
     try:
-        return services.send_delivery(
-            delivery_id, task_id=self.request.id or "", backoff=email_backoff
-        )
-    except services.TransientEmailError as exc:
+        return send_delivery(delivery_id, task_id=self.request.id or "", backoff=email_backoff)
+    except TransientEmailError as exc:
         if exc.retry_at is None:
             raise
         # The same time as the row's next_attempt_at: this message is the one due then.

@@ -47,37 +47,10 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> st
     new_status = EVENT_STATUS.get(event.event_type)
     if new_status is None:
         return "ignored"
-    delivery = find_delivery(event)
+    delivery = _delivery_it_is_about(event, esp_name)
     if delivery is None:
-        logger.info(
-            "%s %s event for unknown message id %r ignored",
-            esp_name,
-            event.event_type,
-            event.message_id,
-        )
         return "unknown"
-    if delivery.provider and delivery.provider != provider_of(esp_name):
-        logger.warning(
-            "%s %s event for email delivery %s ignored: it was sent through %s",
-            esp_name,
-            event.event_type,
-            delivery.pk,
-            delivery.provider,
-        )
-        return "unknown"
-
-    now = timezone.now()
-    changes = {"status": new_status, "tracked_at": event.timestamp or now, "updated_at": now}
-    if not delivery.provider_message_id and event.message_id:
-        changes["provider_message_id"] = event.message_id
-    if new_status in EmailDelivery.PROBLEMS:
-        changes["last_error"] = describe(event, esp_name)
-    progress = EmailDelivery.PROGRESS
-    behind = [status for status, rank in progress.items() if rank < progress[new_status]]
-    # Compare-and-set: two events for one message racing in two web processes
-    # cannot step back past each other.
-    updated = EmailDelivery.objects.filter(pk=delivery.pk, status__in=behind).update(**changes)
-    if not updated:
+    if not _move_forward(delivery, new_status, event, esp_name):
         logger.info(
             "Email delivery %s: %s event changes nothing (already %s)",
             delivery.pk,
@@ -93,6 +66,47 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> st
         event.message_id,
     )
     return "updated"
+
+
+def _delivery_it_is_about(event: AnymailTrackingEvent, esp_name: str) -> EmailDelivery | None:
+    """The event's delivery, if it has one and went out through this provider."""
+    delivery = find_delivery(event)
+    if delivery is None:
+        logger.info(
+            "%s %s event for unknown message id %r ignored",
+            esp_name,
+            event.event_type,
+            event.message_id,
+        )
+        return None
+    if delivery.provider and delivery.provider != provider_of(esp_name):
+        logger.warning(
+            "%s %s event for email delivery %s ignored: it was sent through %s",
+            esp_name,
+            event.event_type,
+            delivery.pk,
+            delivery.provider,
+        )
+        return None
+    return delivery
+
+
+def _move_forward(
+    delivery: EmailDelivery, new_status: str, event: AnymailTrackingEvent, esp_name: str
+) -> bool:
+    """Record the event on the delivery if it is further on (EmailDelivery.PROGRESS)
+    than the delivery's status; whether it was."""
+    now = timezone.now()
+    changes = {"status": new_status, "tracked_at": event.timestamp or now, "updated_at": now}
+    if not delivery.provider_message_id and event.message_id:
+        changes["provider_message_id"] = event.message_id
+    if new_status in EmailDelivery.PROBLEMS:
+        changes["last_error"] = describe(event, esp_name)
+    progress = EmailDelivery.PROGRESS
+    behind = [status for status, rank in progress.items() if rank < progress[new_status]]
+    # Compare-and-set: two events for one message racing in two web processes
+    # cannot step back past each other.
+    return bool(EmailDelivery.objects.filter(pk=delivery.pk, status__in=behind).update(**changes))
 
 
 def find_delivery(event: AnymailTrackingEvent) -> EmailDelivery | None:

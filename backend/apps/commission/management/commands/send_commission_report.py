@@ -7,7 +7,7 @@ from apps.commission.report.request import ReportRequestError, load_report_reque
 from apps.commission.selectors import ended_report_email
 from apps.commission.services import request_report
 from apps.commission.tasks import generate_and_send_commission_report
-from core.cli import operator
+from core.operator_name import operator_name
 from core.validators import parse_id
 
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             month,
             lambda *args: sent.append(generate_and_send_commission_report.delay(*args)),
             source=ReportRequest.Source.COMMAND,
-            requested_by=f"{operator()} (manage.py send_commission_report)",
+            requested_by=f"{operator_name()} (manage.py send_commission_report)",
             resend=resend,
         )
         what = f"the {month} commission report for {user.username} <{user.email}>"

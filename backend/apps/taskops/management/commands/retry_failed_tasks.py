@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.taskops.errors import RetryRefused
 from apps.taskops.selectors import failed_results
 from apps.taskops.services import plan_retry, retry_failed_task
-from core.cli import operator
+from core.operator_name import operator_name
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         results = failed_results(
             task_name=task_name, since=timezone.now() - since if since else None
         )
-        who = f"{operator()} (manage.py retry_failed_tasks)"
+        who = f"{operator_name()} (manage.py retry_failed_tasks)"
         retried = refused = 0
         for result in results:
             try:

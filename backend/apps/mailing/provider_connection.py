@@ -16,7 +16,7 @@ What keeps this as safe as a fresh connection per send:
   uses a socket its parent opened, and a changed EMAIL_BACKEND or ANYMAIL setting (tests)
   starts afresh.
 Every send still goes through the delivery's compare-and-set claim first
-(services.send_delivery); only the socket is shared.
+(apps.mailing.sending); only the socket is shared.
 """
 
 import contextlib
@@ -37,10 +37,10 @@ _local = threading.local()
 
 
 @contextlib.contextmanager
-def provider_connection() -> Iterator[object | None]:
+def kept_backend() -> Iterator[object | None]:
     """The backend to send through (None: let the message open its own), discarded
     when the block raises."""
-    backend = _kept_backend()
+    backend = _open_or_reuse()
     try:
         yield backend
     except BaseException:
@@ -50,7 +50,7 @@ def provider_connection() -> Iterator[object | None]:
         _local.used_at = time.monotonic()
 
 
-def _kept_backend():
+def _open_or_reuse():
     kept = getattr(_local, "backend", None)
     if kept is not None and (
         _local.pid != os.getpid() or time.monotonic() - _local.used_at > IDLE_SECONDS
@@ -81,4 +81,6 @@ def _on_setting_changed(setting: str, **kwargs) -> None:
         discard()
 
 
-setting_changed.connect(_on_setting_changed, dispatch_uid="mailing.connection.setting_changed")
+setting_changed.connect(
+    _on_setting_changed, dispatch_uid="mailing.provider_connection.setting_changed"
+)

@@ -1,0 +1,137 @@
+"""Sending one delivery, once: claim it, hand it to EMAIL_BACKEND, record what happened.
+
+A plain function; apps.mailing.tasks wraps it with the retry policy.
+"""
+
+import logging
+
+from django.core.mail import EmailMessage
+
+from core.validators import id_error, parse_id
+
+from . import claims
+from .message import build_message
+from .models import EmailDelivery
+from .next_attempt import Backoff, wait_before_resending
+from .provider_connection import kept_backend
+from .send_errors import (
+    PermanentEmailError,
+    TransientEmailError,
+    describe_error,
+    is_transient,
+    may_have_left,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = EmailDelivery.Status
+
+
+def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> str:
+    """Send the delivery if it is due and has not left; return what happened:
+    "sent", "already-sent", "cancelled" (an operator ended it), or "not-due" (another
+    attempt owns it, or it waits for its retry time or for the provider's tracking
+    event: nothing to do now).
+
+    Raises TransientEmailError (due again at its `retry_at`) or PermanentEmailError
+    (given up), having recorded the outcome on the delivery. An error whose outcome is
+    unknown (see may_have_left) makes the delivery UNCONFIRMED: with tracking on, the
+    provider's event marks it as left before the wait is over, and nothing is sent
+    again; without tracking, the next attempt may send a second copy.
+    """
+    parsed_id = parse_id(delivery_id, EmailDelivery)
+    if parsed_id is None:
+        raise PermanentEmailError(id_error("email delivery id", delivery_id, EmailDelivery))
+    # The usual case, a delivery that is due, takes this one round trip; why a claim
+    # failed is only looked into when it did.
+    delivery = claims.claim(parsed_id, task_id)
+    if delivery is None:
+        return _not_claimed(parsed_id, task_id, backoff)
+    message = _send(delivery, backoff)
+    message_id = _provider_message_id(message)
+    claims.record_sent(delivery.pk, message_id)
+    logger.info(
+        "Email delivery %s sent to %s (message id %r)", delivery.pk, delivery.to_email, message_id
+    )
+    return "sent"
+
+
+def _not_claimed(delivery_id: int, task_id: str, backoff: Backoff) -> str:
+    """Why the delivery was not ours to send, as send_delivery reports it."""
+    delivery = EmailDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None:
+        raise PermanentEmailError(f"no email delivery with id {delivery_id}")
+    if delivery.status == Status.SENDING and task_id and delivery.sending_task_id == task_id:
+        _previous_run_died(delivery, task_id, backoff)
+    if delivery.has_left:
+        logger.info(
+            "Email delivery %s already left (%s); not sending again", delivery_id, delivery.status
+        )
+        return "already-sent"
+    if delivery.status == Status.CANCELLED:
+        logger.info("Email delivery %s was cancelled by an operator; not sending", delivery_id)
+        return "cancelled"
+    logger.info(
+        "Email delivery %s is not due (%s, next attempt %s); nothing to do",
+        delivery_id,
+        delivery.status,
+        delivery.next_attempt_at,
+    )
+    return "not-due"
+
+
+def _previous_run_died(delivery: EmailDelivery, task_id: str, backoff: Backoff) -> None:
+    """This very task message is running again while the row still says it is sending:
+    the worker process running it died mid-attempt (killed, out of memory, hard time
+    limit) and the broker handed the message back. Whether the provider got the
+    message is unknown; record that and raise, to wait before sending again."""
+    error = f"The attempt in task {task_id} died while sending; the provider may have the message."
+    countdown = wait_before_resending(backoff, delivery.attempts)
+    retry_at = claims.record_attempt_failed(delivery.pk, Status.UNCONFIRMED, error, countdown)
+    logger.warning("Email delivery %s: %s", delivery.pk, error)
+    raise TransientEmailError(error, retry_at)
+
+
+def _send(delivery: EmailDelivery, backoff: Backoff) -> EmailMessage:
+    """Hand the claimed delivery to the provider; on any error, record the attempt's
+    outcome and raise TransientEmailError or PermanentEmailError."""
+    try:
+        message = build_message(delivery)
+        with kept_backend() as backend:
+            message.connection = backend
+            message.send()
+    except Exception as exc:
+        raise _attempt_failed(delivery, exc, backoff) from exc
+    return message
+
+
+def _attempt_failed(
+    delivery: EmailDelivery, exc: Exception, backoff: Backoff
+) -> TransientEmailError | PermanentEmailError:
+    """Record what the failed attempt leaves the delivery as; the error to raise."""
+    error = describe_error(exc)
+    if not is_transient(exc):
+        claims.record_attempt_failed(delivery.pk, Status.FAILED, error, None)
+        logger.error("Email delivery %s failed for good: %s", delivery.pk, error)
+        return PermanentEmailError(error)
+    if may_have_left(exc):
+        status = Status.UNCONFIRMED
+        countdown = wait_before_resending(backoff, delivery.attempts)
+    else:
+        countdown = backoff(delivery.attempts)
+        status = Status.RETRYING if countdown is not None else Status.FAILED
+    retry_at = claims.record_attempt_failed(delivery.pk, status, error, countdown)
+    logger.warning(
+        "Email delivery %s failed (%s), %s: %s",
+        delivery.pk,
+        status,
+        f"due again at {retry_at:%H:%M:%S}" if retry_at else "no attempts left",
+        error,
+    )
+    return TransientEmailError(error, retry_at)
+
+
+def _provider_message_id(message: EmailMessage) -> str:
+    """The provider's id for the sent message (Anymail sets it), "" for other backends."""
+    anymail_status = getattr(message, "anymail_status", None)
+    return (getattr(anymail_status, "message_id", None) or "") if anymail_status else ""
