@@ -59,6 +59,19 @@ class Image:
     # (host directory, path in the image): what `COPY --from=<stage>` copied.
     from_stages: list[tuple[Path, str]] = field(default_factory=list)
 
+    def stage_mounts(self) -> list[list]:
+        """Read-only bind mounts [host, inside, True] that stand for the build stages.
+
+        Each is mounted at its own path too: a virtualenv's scripts name their interpreter
+        by its path on this machine (#!/.../.venv/bin/python), and a container's /tmp is
+        its own, so a checkout under /tmp would otherwise vanish from under them.
+        """
+        return [
+            [str(host), inside, True]
+            for host, target in self.from_stages
+            for inside in dict.fromkeys((target, str(host)))
+        ]
+
 
 def build_stage_outputs(build_args: dict[str, str]) -> dict[tuple[str, str], Path]:
     """(stage, path) -> the directory on this machine that stands for it."""

@@ -95,7 +95,7 @@ def build(scratch: Path, log: Path, build_args: dict[str, str] | None = None) ->
     run("mount", "-t", "overlay", "overlay", "-o", layers, str(root))
     drop_regular_accounts(root)
     interpreters_reachable(root, spec.from_stages)
-    mounts = [[str(host), inside, True] for host, inside in spec.from_stages]
+    mounts = spec.stage_mounts()
     with log.open("w") as output:
         for number, step in enumerate(spec.steps):
             print(f"--- {step.keyword} {step.argument}", file=output, flush=True)

@@ -315,7 +315,7 @@ class Project:
         )
 
     def _mounts(self, name: str, service: dict, image: Built) -> list[list]:
-        mounts = [[str(host), inside, True] for host, inside in image.spec.from_stages]
+        mounts = image.spec.stage_mounts()
         volumes = sorted(service.get("volumes") or [], key=lambda v: v["target"].count("/"))
         for number, volume in enumerate(volumes):
             if volume["type"] == "bind":

@@ -33,7 +33,7 @@ def each_container(
             service,
             image,
             scratch / name,
-            [[str(host), inside, True] for host, inside in image.spec.from_stages],
+            image.spec.stage_mounts(),
             "127.0.0.1\tlocalhost\n",
             container_hostname(),
             logs / f"{name}.log",
