@@ -400,10 +400,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-# No STARTED row in the result table: it cost every task a second database write and
+# No STARTED row in the result table: it would cost every task a second database write, and
 # nothing reads it. Flower shows a task as started from the worker's task-started event,
 # and the stored results that matter (SUCCESS, and FAILURE with its arguments and queue
-# for apps.taskops) are written as before.
+# for apps.taskops) are written all the same.
 CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes the database connections around every task unless this

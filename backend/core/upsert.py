@@ -1,8 +1,8 @@
 """One model instance written with one INSERT ... ON CONFLICT, built from the model's own
 fields: a delivery, a stored report, a task result, on every task.
 
-bulk_create writes the same SQL, but building it took as long as running it, on every
-task; and it cannot say whether a conflicting row was left alone (DO NOTHING) while
+bulk_create writes the same SQL, but builds it anew on every task, at about the cost of
+running it; and it cannot say whether a conflicting row was left alone (DO NOTHING) while
 returning the id of one that was inserted.
 """
 

@@ -175,7 +175,7 @@ def prepare_report_email(
 def _store_report(report: CommissionReport) -> CommissionReport:
     """Insert the manager's report for the month, or replace the one stored: one
     INSERT ... ON CONFLICT DO UPDATE (update_or_create takes a transaction, a locking
-    read and a savepoint, seven round trips for every report)."""
+    read and a savepoint: several round trips on every report)."""
     upsert.insert(
         report,
         unique=("manager", "period"),

@@ -113,8 +113,8 @@ def send_monthly_commission_reports(period: str | None = None) -> dict:
     """
     month = parse_period(period)
     # One producer for the whole run, its messages (and their task-sent events) sent a
-    # chunk at a time in one Redis pipeline: a round trip per message was most of the
-    # fan-out's time.
+    # chunk at a time in one Redis pipeline: the fan-out waits on Redis once per chunk,
+    # not once per message.
     with generate_and_send_commission_report.app.producer_or_acquire() as producer:
         queued = dispatch_monthly_reports(
             month,

@@ -1,8 +1,8 @@
 """An email backend for development: each email as one readable log record.
 
-Django's console backend writes the raw MIME message (headers, base64 or quoted-printable
-HTML and CSV, about 130 lines a report) to stdout, which a Celery worker re-logs line by
-line as WARNING `celery.redirected`. This one logs, at INFO, what a developer reads:
+Django's console backend writes the raw MIME message (headers, then the HTML and CSV as
+base64 or quoted-printable) to stdout, which a Celery worker re-logs line by line as
+WARNING `celery.redirected`. This one logs, at INFO, what a developer reads:
 sender, recipients, subject, the plain-text body, and what else is attached.
 """
 

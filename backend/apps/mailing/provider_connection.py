@@ -7,7 +7,8 @@ backend per process and thread and sends through it, and the HTTP connection is 
 
 What keeps this as safe as a fresh connection per send:
 - only Anymail's requests-based backends are kept (console, SMTP, file and test
-  backends open per send, as before: an idle SMTP connection goes stale quietly);
+  backends open per send, as Django's `message.send()` does: an idle SMTP connection goes
+  stale quietly);
 - a send that raised anything (a timeout, a dropped connection, the task's soft time
   limit, an error answer) discards the backend, so the next attempt starts afresh;
 - a backend idle for longer than IDLE_SECONDS is discarded before use, well inside the

@@ -48,7 +48,7 @@ def _signed(value: Decimal, plus: bool) -> str:
     """Babel's '#,##0.00' (and '+#,##0.00;-#,##0.00' with `plus`) in the active language,
     cents always shown: '1,234.50', ru '1 234,50'. Written with Python's own grouping and
     the locale's symbols, because a report formats every cell twice and Babel's pattern
-    engine took a third of rendering; tests hold it to Babel's output for every language."""
+    engine is costly at that rate; tests hold it to Babel's output for every language."""
     value = to_money(value)
     separators, plus_sign, minus_sign = _number_symbols(get_language())
     digits = f"{abs(value):,.2f}".translate(separators)
