@@ -2,13 +2,12 @@
 character with tests/golden/. After a deliberate change to the report, regenerate the
 files and review their diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report_golden.py
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/commission/report/test_render_golden.py
 """
 
 import datetime as dt
 import io
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,10 +17,11 @@ from django.utils import timezone
 from apps.commission.periods import Period
 from apps.commission.report.figures import build_report
 from apps.commission.report.render import render_csv, render_html, render_text, report_subject
+from tests.support.processes import REPO_DIR
 
 pytestmark = pytest.mark.django_db
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = REPO_DIR / "tests" / "golden"
 # The demo data set is drawn relative to today; a fixed today makes it the same
 # everywhere. Its October has Ivan moving from SMB to Enterprise North mid-month.
 TODAY = dt.date(2026, 11, 15)

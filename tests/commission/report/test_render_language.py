@@ -3,7 +3,6 @@ dates, and catalogs that translate every string of the report."""
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from babel import Locale
@@ -24,8 +23,8 @@ from apps.commission.report.figures import build_report
 from apps.commission.report.render import render_csv, render_text, report_subject
 from apps.commission.services import record_deal
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.processes import REPO_DIR as REPO
 
-REPO = Path(__file__).resolve().parent.parent
 REPORT_SOURCES = sorted((REPO / "backend/apps/commission/report").glob("*.py"))
 RU_PO = REPO / "backend/locale/ru/LC_MESSAGES/django.po"
 RU_MO = RU_PO.with_suffix(".mo")
