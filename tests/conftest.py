@@ -99,6 +99,23 @@ def manager():
     return UserFactory(username="mgr", first_name="Maria", last_name="Ivanova")
 
 
+@pytest.fixture
+def maria_team():
+    """A team of one rep, managed by maria <maria@example.com>: someone a report can be
+    requested for and emailed to."""
+    from tests.factories import TeamFactory, UserFactory, add_rep
+
+    team = TeamFactory(manager=UserFactory(username="maria"))
+    add_rep(team)
+    return team
+
+
+@pytest.fixture
+def maria(maria_team):
+    """The manager of `maria_team`."""
+    return maria_team.manager
+
+
 @pytest.fixture(scope="session")
 def fake_postmark():
     """A local server that plays Postmark's send API (tests/support/fake_provider.py);

@@ -5,10 +5,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django_celery_results.models import TaskResult
+from kombu.exceptions import OperationalError as BrokerError
 
-from apps.commission.models import Commission, Deal, Team, TeamMembership
+from apps.commission import tasks as report_tasks
+from apps.commission.models import Commission, Deal, ReportRequest, Team, TeamMembership
+from apps.commission.services import request_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.owed_work import PERIOD, Recorder, ago, new_delivery
 from tests.support.waiting import wait_for
 
 
@@ -102,3 +106,35 @@ def test_seed_demo_refuses_to_run_in_production(settings):
     settings.IS_PRODUCTION = True
     with pytest.raises(CommandError, match="not in production"):
         call("seed_demo")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_records_the_request_and_says_so_when_the_broker_is_away(maria, monkeypatch):
+    def broker_away(*args, **kwargs):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(report_tasks.generate_and_send_commission_report, "delay", broker_away)
+    out, err = StringIO(), StringIO()
+
+    call_command("send_commission_report", "--manager", "maria", stdout=out, stderr=err)
+
+    request = ReportRequest.objects.get()
+    assert request.source == ReportRequest.Source.COMMAND
+    assert request.status == ReportRequest.Status.QUEUED
+    assert f"as request {request.pk}, but the Celery broker is unreachable" in err.getvalue()
+    assert "the reconciler queues it" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_command_reconciles_both_kinds_and_dry_run_changes_nothing(maria, settings):
+    settings.RECONCILE_STALLED_AFTER = 60
+    request, _ = request_report(maria, PERIOD, Recorder(), source="command")
+    ReportRequest.objects.filter(pk=request.pk).update(queued_at=ago(61))
+    delivery = new_delivery(next_attempt_at=ago(61))
+    out = StringIO()
+
+    call_command("reconcile_owed_work", "--dry-run", stdout=out)
+
+    assert f"report requests: would queue again 1 [{request.pk}]" in out.getvalue()
+    assert f"email deliveries: would queue again 1 [{delivery.pk}]" in out.getvalue()
+    assert ReportRequest.objects.get(pk=request.pk).requeues == 0

@@ -1,12 +1,14 @@
 import datetime as dt
+import logging
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 
-from apps.commission.models import Commission, Deal, TeamMembership
-from apps.commission.services import CommissionDataError, join_team, record_deal
+from apps.commission.models import Commission, Deal, ReportRequest, TeamMembership
+from apps.commission.services import CommissionDataError, join_team, record_deal, request_report
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.owed_work import PERIOD, Recorder
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +137,20 @@ def test_database_refuses_a_negative_commission():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Commission.objects.filter(pk=deal.commission.pk).update(amount=Decimal("-0.01"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_is_recorded_before_it_is_queued_and_survives_a_broker_outage(maria, caplog):
+    with caplog.at_level(logging.WARNING, logger="core.enqueue"):
+        request, queued = request_report(
+            maria, PERIOD, Recorder(broker_away=True), source=ReportRequest.Source.COMMAND
+        )
+
+    assert queued is False
+    request.refresh_from_db()
+    assert (request.status, request.manager, request.period) == (
+        ReportRequest.Status.QUEUED,
+        maria,
+        "2025-09",
+    )
+    assert f"Could not queue report request {request.pk}" in caplog.text

@@ -7,14 +7,18 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from apps.commission import tasks
-from apps.commission.models import CommissionReport
+from apps.commission.models import CommissionReport, ReportRequest
 from apps.commission.periods import Period
 from apps.commission.report.request import ReportRequestError
-from apps.commission.services import record_deal
+from apps.commission.services import record_deal, request_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.owed_work import PERIOD, Recorder
+
+Status = EmailDelivery.Status
 
 pytestmark = pytest.mark.django_db
 
@@ -197,3 +201,27 @@ def test_only_json_goes_over_the_broker(celery_app):
     assert celery_app.conf.accept_content == ["json"]
     assert celery_app.conf.task_serializer == "json"
     assert celery_app.conf.result_serializer == "json"
+
+
+def test_the_report_task_settles_its_requests_and_a_broker_away_leaves_the_email_owed(
+    celery_eager, maria, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    request, _ = request_report(maria, PERIOD, Recorder(), source=ReportRequest.Source.ADMIN)
+
+    def broker_away(*args, **kwargs):
+        raise BrokerError("Connection refused.")
+
+    monkeypatch.setattr(tasks, "queue_email", broker_away)
+    with (
+        caplog.at_level(logging.WARNING, logger="core.enqueue"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        outcome = tasks.generate_and_send_commission_report.delay(maria.pk, "2025-09").get()
+
+    request.refresh_from_db()
+    assert request.status == ReportRequest.Status.BUILT
+    assert request.delivery_id == outcome["delivery_id"]
+    assert outcome["email"] in {"owed", "queued"}  # queued when the callback ran at commit
+    assert f"Could not queue email delivery {outcome['delivery_id']}" in caplog.text
+    delivery = EmailDelivery.objects.get(pk=outcome["delivery_id"])
+    assert delivery.status == Status.QUEUED

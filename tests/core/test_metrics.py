@@ -8,8 +8,12 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.mailing.models import EmailDelivery
 from tests.support.fresh_python import fresh_python, setting_values
+from tests.support.owed_work import ago, new_delivery
 from tests.support.processes import free_port
+
+Status = EmailDelivery.Status
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +144,26 @@ def test_metrics_answer_without_the_broker(client, development, celery_app, monk
     assert "commission_broker_memory_max_bytes" not in samples
     assert "commission_unconfirmed_deliveries" in samples
     assert "Broker memory not read: ConnectionError" in caplog.text
+
+
+def test_metrics_show_how_much_is_owed_and_the_oldest_age(client, maria, settings):
+    settings.RECONCILE_STALLED_AFTER = 60
+    delivery = new_delivery(next_attempt_at=ago(3600))
+    EmailDelivery.objects.filter(pk=delivery.pk).update(created_at=ago(3600))
+    new_delivery("unconfirmed", status=Status.UNCONFIRMED)
+    new_delivery("sent", status=Status.SENT)
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert 'commission_owed_items{kind="email_delivery"} 2.0' in text
+    assert 'commission_owed_stalled_items{kind="email_delivery"} 1.0' in text
+    assert 'commission_owed_items{kind="report_request"} 0.0' in text
+    assert "commission_unconfirmed_deliveries 1.0" in text
+    age = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('commission_owed_oldest_age_seconds{kind="email_delivery"}')
+    )
+    assert 3600 <= float(age.split()[-1]) < 3700

@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.mailing import claims
 from apps.mailing.models import DeliveryStatus, EmailDelivery
 from apps.mailing.services import create_delivery
+from tests.support.owed_work import new_delivery
 
 Status = EmailDelivery.Status
 
@@ -96,3 +97,17 @@ def test_recording_sent_follows_a_changed_set_of_statuses_that_have_left(monkeyp
         monkeypatch.undo()
         claims._record_sent_statement.cache_clear()
     assert EmailDelivery.objects.get(pk=delivery.pk).status == Status.SENT
+
+
+@pytest.mark.django_db
+def test_an_unforeseen_failure_mid_send_is_left_to_the_reconciler_not_failed():
+    """The hard time limit kills an attempt mid-call: Celery reports the failure, but
+    the provider may have the message, so the row must not become a final FAILED."""
+    sending = new_delivery("sending", status=Status.SENDING, sending_since=timezone.now())
+    queued = new_delivery("queued")
+
+    for delivery in (sending, queued):
+        claims.mark_failed(delivery.pk, "TimeLimitExceeded: 180")
+
+    assert EmailDelivery.objects.get(pk=sending.pk).status == Status.SENDING
+    assert EmailDelivery.objects.get(pk=queued.pk).status == Status.FAILED

@@ -1,0 +1,34 @@
+"""The failed-task admin (apps.taskops.admin): what it lists, which actions it offers to
+whom, and a retry that may send a second copy asks first."""
+
+import pytest
+
+from apps.mailing.models import EmailDelivery
+from tests.support.owed_work import failed_send_result, new_delivery
+
+Status = EmailDelivery.Status
+
+
+@pytest.mark.django_db
+def test_the_admin_asks_before_retrying_an_unconfirmed_delivery(admin_client, monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        "apps.mailing.tasks.send_email_delivery.apply_async",
+        lambda *args, **kwargs: sent.append(kwargs),
+    )
+    delivery = new_delivery(status=Status.UNCONFIRMED, next_attempt_at=None, last_error="Timeout")
+    failure = failed_send_result(delivery)
+    changelist = "/admin/django_celery_results/taskresult/"
+    action = {"action": "retry_failed_tasks", "_selected_action": [failure.pk]}
+
+    asked = admin_client.post(changelist, action)
+
+    assert asked.status_code == 200
+    assert "a copy may already have arrived" in asked.content.decode()
+    assert 'name="confirm_possible_duplicates" value="yes"' in asked.content.decode()
+    assert sent == []
+
+    confirmed = admin_client.post(changelist, {**action, "confirm_possible_duplicates": "yes"})
+
+    assert confirmed.status_code == 302
+    assert len(sent) == 1
