@@ -4,9 +4,19 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from apps.commission.models import Commission, Deal, ReportRequest, TeamMembership
-from apps.commission.services import CommissionDataError, join_team, record_deal, request_report
+from apps.commission.models import Commission, CommissionReport, Deal, ReportRequest, TeamMembership
+from apps.commission.periods import current_period, default_period
+from apps.commission.report import request as report_request
+from apps.commission.services import (
+    CommissionDataError,
+    join_team,
+    prepare_report_email,
+    record_deal,
+    request_report,
+)
+from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
 from tests.support.owed_work import PERIOD, Recorder
 
@@ -154,3 +164,38 @@ def test_a_request_is_recorded_before_it_is_queued_and_survives_a_broker_outage(
         "2025-09",
     )
     assert f"Could not queue report request {request.pk}" in caplog.text
+
+
+def test_a_report_of_the_month_in_progress_is_month_to_date_and_keeps_the_months_email(
+    monkeypatch,
+):
+
+    team = TeamFactory(name="Now")
+    add_rep(team)
+    period = current_period()
+
+    report, delivery = prepare_report_email(team.manager, period)
+
+    today = timezone.localdate().isoformat()
+    assert f"(month to date, as of {today})" in report.subject
+    assert f"month to date, as of {today}" in report.body_text.splitlines()[0]
+    assert f"to {today}." in report.body_text
+    assert delivery.idempotency_key.endswith(f":to-date:{today}")
+    # Once the month is over, its report has its own, unused key: not "already sent".
+    monkeypatch.setattr(report_request, "month_to_date", lambda period: None)
+    month_end_key = report_request.report_idempotency_key(team.manager, period)
+    assert month_end_key == f"commission-report:{team.manager.pk}:{period}"
+    assert month_end_key != delivery.idempotency_key
+
+
+def test_long_team_names_shorten_the_subject_and_never_stop_the_report():
+    manager = UserFactory(username="long-names")
+    for letter in "ABC":
+        TeamFactory(name=letter * 114, manager=manager)
+
+    report, delivery = prepare_report_email(manager, default_period())
+
+    limit = CommissionReport._meta.get_field("subject").max_length
+    assert limit == EmailDelivery._meta.get_field("subject").max_length == 255
+    assert len(report.subject) <= limit and len(delivery.subject) <= limit
+    assert report.subject.endswith("…")

@@ -16,6 +16,7 @@ from apps.commission.report.request import ReportRequestError
 from apps.commission.services import record_deal, request_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.ids import HUGE_IDS
 from tests.support.owed_work import PERIOD, Recorder
 
 Status = EmailDelivery.Status
@@ -189,20 +190,6 @@ def test_bad_input_fails_at_once_with_a_clear_logged_error(
     assert not mail.outbox
 
 
-def test_task_is_routed_by_task_routes_not_by_a_queue_argument(celery_app):
-    route = celery_app.amqp.router.route({}, TASK.name)
-    assert route["queue"].name == "reports"
-    email_route = celery_app.amqp.router.route({}, "apps.mailing.tasks.send_email_delivery")
-    assert email_route["queue"].name == "email"
-    assert getattr(TASK, "queue", None) is None
-
-
-def test_only_json_goes_over_the_broker(celery_app):
-    assert celery_app.conf.accept_content == ["json"]
-    assert celery_app.conf.task_serializer == "json"
-    assert celery_app.conf.result_serializer == "json"
-
-
 def test_the_report_task_settles_its_requests_and_a_broker_away_leaves_the_email_owed(
     celery_eager, maria, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
@@ -225,3 +212,18 @@ def test_the_report_task_settles_its_requests_and_a_broker_away_leaves_the_email
     assert f"Could not queue email delivery {outcome['delivery_id']}" in caplog.text
     delivery = EmailDelivery.objects.get(pk=outcome["delivery_id"])
     assert delivery.status == Status.QUEUED
+
+
+@pytest.mark.parametrize("user_id", HUGE_IDS, ids=str)
+def test_a_report_for_a_huge_id_is_refused_cleanly(celery_eager, user_id, caplog):
+    """No OverflowError (SQLite) or DataError (PostgreSQL): 2**31 fits our 64-bit ids and
+    is simply nobody; the others are refused before any SQL."""
+    TeamFactory()
+
+    result = TASK.delay(user_id, "2025-09")
+
+    assert result.failed()
+    assert isinstance(result.result, ReportRequestError), repr(result.result)
+    expected = "no user with id" if user_id == 2**31 else "must be a whole number from 1 to"
+    assert expected in str(result.result)
+    assert "Traceback" not in caplog.text

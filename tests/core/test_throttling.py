@@ -147,3 +147,24 @@ def test_a_successful_login_does_not_clear_its_address_record(client, settings, 
 
     client.logout()
     assert attempt(client, "one-more", **here) == 429
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_throttled_after_repeated_failures(client, settings):
+    user = UserFactory(username="target", is_staff=True)
+    user.set_password("the-right-password-123")
+    user.save()
+    login = "/admin/login/?next=/admin/"
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        answer = client.post(login, {"username": "target", "password": "guess"})
+        assert answer.status_code == 200  # the form again, "please enter a correct ..."
+    last = client.post(login, {"username": "target", "password": "guess"})
+    assert last.status_code == 429
+
+    locked = client.post(login, {"username": "target", "password": "the-right-password-123"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+    other = client.post(login, {"username": "someone-else", "password": "guess"})
+    assert other.status_code == 200  # the lockout is for that user name, not everyone

@@ -7,6 +7,7 @@ import secrets
 import subprocess
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.commission.periods import default_period
@@ -20,6 +21,8 @@ from tests.support.waiting import wait_for
 REPORT_TASK = "apps.commission.tasks.generate_and_send_commission_report"
 SEND_TASK = "apps.mailing.tasks.send_email_delivery"
 AUTH = ("ops", "flower-test-secret")
+# Production Flower refuses a short password.
+STRONG = ("ops", "a-long-flower-password-for-tests")
 
 
 def flower_env(worker_pool, tmp_path, **extra: str) -> dict[str, str]:
@@ -335,3 +338,48 @@ def test_the_patch_keeps_flower_from_starting_on_a_version_it_was_not_checked_ag
 
     with pytest.raises(RuntimeError, match=r"flower 2\.3\.0 is installed.*checked against 2\.2\.0"):
         flower_patches.apply("2.3.0")
+
+
+def production_flower_env(worker_pool, tmp_path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in worker_pool.common_env.items() if not k.startswith("FLOWER_")}
+    return {
+        **env,
+        "DJANGO_ENV": "production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "localhost",
+        "FLOWER_BASIC_AUTH": ":".join(STRONG),
+        "FLOWER_STATE_FILE": str(tmp_path / "flower" / "state"),
+        **extra,
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
+    worker = worker_pool.ensure("reports")
+    flower = FlowerProcess(production_flower_env(worker_pool, tmp_path), tmp_path / "flower.log")
+    try:
+        flower.wait_for_events_from(worker.nodename)
+        actions = [
+            f"/api/task/async-apply/{REPORT_TASK}",
+            f"/api/task/apply/{REPORT_TASK}",
+            f"/api/task/send-task/{REPORT_TASK}",
+            f"/api/worker/shutdown/{worker.nodename}",
+            f"/api/worker/pool/grow/{worker.nodename}",
+            f"/api/task/rate-limit/{worker.nodename}",
+        ]
+        for path in actions:
+            answer = requests.post(
+                f"{flower.url}{path}",
+                json={"args": [1, "2025-09"], "kwargs": {"resend_key": "x"}},
+                auth=STRONG,
+                timeout=10,
+            )
+            assert answer.status_code == 403, (path, answer.status_code, answer.text)
+        # Watching still works, with the password; the metrics too, only with it.
+        assert flower.get("/api/workers", auth=STRONG).status_code == 200
+        assert flower.get("/metrics").status_code == 401
+        assert "flower_worker_online" in flower.metrics()
+        assert worker.process.poll() is None
+    finally:
+        flower.stop()

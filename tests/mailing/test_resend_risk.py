@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from apps.mailing.models import EmailDelivery
+from apps.mailing.tasks import send_email_delivery
 from apps.taskops.errors import NeedsConfirmation
 from apps.taskops.services import retry_failed_task
 from tests.support.owed_work import failed_send_result, new_delivery
@@ -35,3 +36,11 @@ def test_an_operator_retry_of_an_unconfirmed_delivery_needs_confirmation(monkeyp
     delivery.refresh_from_db()
     assert delivery.status == Status.UNCONFIRMED
     assert delivery.next_attempt_at <= timezone.now()  # due: the retry's message claims it
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("delivery_id", ["abc", 2**63, 10**30])
+def test_an_operators_retry_of_a_task_with_a_forged_id_sees_no_delivery(delivery_id):
+    """Retrying a failed email task asks its task class about the delivery first."""
+    assert send_email_delivery.operator_retry_risk((delivery_id,), {}) == ""
+    send_email_delivery.accept_operator_retry_risk((delivery_id,), {}, "ops")

@@ -4,6 +4,7 @@ whom, and a retry that may send a second copy asks first."""
 import pytest
 
 from apps.mailing.models import EmailDelivery
+from tests.support.admin import offered_actions, staff_user
 from tests.support.owed_work import failed_send_result, new_delivery
 
 Status = EmailDelivery.Status
@@ -32,3 +33,37 @@ def test_the_admin_asks_before_retrying_an_unconfirmed_delivery(admin_client, mo
 
     assert confirmed.status_code == 302
     assert len(sent) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "action", "model_permissions", "dedicated"),
+    [
+        (
+            "/admin/django_celery_results/taskresult/",
+            "retry_failed_tasks",
+            ["django_celery_results.view_taskresult", "django_celery_results.change_taskresult"],
+            "taskops.retry_failed_task",
+        ),
+        (
+            "/admin/commission/team/",
+            "send_last_month_report",
+            ["commission.view_team", "commission.change_team"],
+            "commission.request_report",
+        ),
+        (
+            "/admin/django_celery_beat/periodictask/",
+            "run_tasks",
+            ["django_celery_beat.view_periodictask", "django_celery_beat.change_periodictask"],
+            "taskops.run_scheduled_task",
+        ),
+    ],
+)
+def test_admin_actions_that_send_need_their_own_permission(
+    client, url, action, model_permissions, dedicated
+):
+    client.force_login(staff_user(*model_permissions))
+    assert action not in offered_actions(client, url)
+
+    client.force_login(staff_user(*model_permissions, dedicated))
+    assert action in offered_actions(client, url)

@@ -1,13 +1,16 @@
 """The report rendered (apps.commission.report.render): the subject, the text with its
 aligned columns, the HTML alternative and the CSV, with the same numbers in each."""
 
+import csv
 import datetime as dt
+import io
 import re
 from decimal import Decimal
 
 import pytest
 
-from apps.commission.periods import Period
+from apps.commission.models import Team
+from apps.commission.periods import Period, default_period
 from apps.commission.report.figures import build_report
 from apps.commission.report.render import render_csv, render_html, render_text, report_subject
 from apps.commission.services import record_deal
@@ -69,3 +72,34 @@ def test_html_alternative_and_csv_carry_the_same_numbers(manager):
         "Change,Year to date,All pending",
         "2025-09,<North & Co>,Ann Lee,1,1000.00,100.00,100.00,0.00,0.00,USD,100.00,100.00,100.00",
     ]
+
+
+def test_csv_cells_cannot_carry_formulas_and_numbers_stay_numbers():
+
+    team = TeamFactory(name='=HYPERLINK("http://evil","x")')
+    period = default_period()
+    reps = [
+        add_rep(team, first_name=name, last_name="")
+        for name in ("+1 rep", "-2 rep", "@sum", "\tTab", "\rCR", "Ann")
+    ]
+    record_deal(rep=reps[-1], amount="1000.00", closed_on=period.start, external_ref="csv-1")
+
+    rows = list(csv.reader(io.StringIO(render_csv(build_report(team.manager, period)))))
+
+    names = {row[2] for row in rows[1:]}
+    assert {row[1] for row in rows[1:]} == {'\'=HYPERLINK("http://evil","x")'}
+    assert {"'+1 rep", "'-2 rep", "'@sum", "Ann"} <= names
+    assert not any(name[0] in "=+-@\t\r" for name in names)
+    ann = next(row for row in rows if row[2] == "Ann")
+    assert ann[3:5] == ["1", "1000.00"]
+
+
+def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_line():
+    team = TeamFactory()
+    Team.objects.filter(pk=team.pk).update(name="Evil\r\nBcc: x@example.com\u202e")
+    add_rep(team, first_name="Bob\nRay", last_name="")
+
+    report = build_report(team.manager, default_period())
+
+    assert "\n" not in report_subject(report) and "\u202e" not in report_subject(report)
+    assert report.teams[0].lines[0].name == "Bob Ray"
