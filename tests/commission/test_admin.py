@@ -9,8 +9,10 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from apps.commission.models import Commission, Deal
+from apps.commission.periods import default_period
 from apps.commission.services import join_team, record_deal
 from tests.factories import TeamFactory, add_rep
+from tests.support.reports import email_the_report
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +205,45 @@ def test_a_deal_whose_commission_was_approved_or_paid_is_not_deleted(admin_clien
         assert answer.status_code == 200  # the "cannot delete" page
         assert f"D-1: commission {status}" in answer.content.decode()
     assert Commission.objects.filter(deal=deal, status=status).exists()
+
+
+def test_the_team_action_says_already_sent_and_another_copy_asks_first(
+    admin_client, maria_team, monkeypatch, django_capture_on_commit_callbacks
+):
+    email_the_report(maria_team)
+    queued = []
+    monkeypatch.setattr(
+        "apps.commission.tasks.generate_and_send_commission_report.delay",
+        lambda *args: queued.append(args),
+    )
+    changelist = reverse("admin:commission_team_changelist")
+
+    answer = admin_client.post(
+        changelist,
+        {"action": "send_last_month_report", "_selected_action": [maria_team.pk]},
+        follow=True,
+    )
+    assert "already sent to maria" in answer.content.decode()
+    assert queued == []
+
+    asked = admin_client.post(
+        changelist, {"action": "send_another_copy", "_selected_action": [maria_team.pk]}
+    )
+    assert asked.status_code == 200
+    assert "maria &lt;maria@example.com&gt; (already sent)" in asked.content.decode()
+    assert queued == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(
+            changelist,
+            {
+                "action": "send_another_copy",
+                "_selected_action": [maria_team.pk],
+                "confirm_another_copy": "yes",
+            },
+            follow=True,
+        )
+    assert "Queued another copy of the" in done.content.decode()
+    ((manager_id, period, resend_key),) = queued
+    assert (manager_id, period) == (maria_team.manager_id, str(default_period()))
+    assert resend_key

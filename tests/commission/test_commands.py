@@ -13,6 +13,7 @@ from apps.commission.services import request_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
 from tests.support.owed_work import PERIOD, Recorder, ago, new_delivery
+from tests.support.reports import email_the_report
 from tests.support.waiting import wait_for
 
 
@@ -138,3 +139,21 @@ def test_the_command_reconciles_both_kinds_and_dry_run_changes_nothing(maria, se
     assert f"report requests: would queue again 1 [{request.pk}]" in out.getvalue()
     assert f"email deliveries: would queue again 1 [{delivery.pk}]" in out.getvalue()
     assert ReportRequest.objects.get(pk=request.pk).requeues == 0
+
+
+@pytest.mark.django_db
+def test_the_command_says_already_sent_and_queues_nothing(maria_team, monkeypatch):
+    delivery = email_the_report(maria_team)
+    queued = []
+    monkeypatch.setattr(
+        "apps.commission.tasks.generate_and_send_commission_report.delay",
+        lambda *args: queued.append(args),
+    )
+    out = StringIO()
+
+    call_command("send_commission_report", "--manager", "maria", stdout=out)
+
+    assert f"was already sent (email delivery {delivery.pk}, Sent" in out.getvalue()
+    assert "Use --resend to email another copy." in out.getvalue()
+    assert queued == []
+    assert not ReportRequest.objects.exists()

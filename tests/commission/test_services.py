@@ -169,7 +169,6 @@ def test_a_request_is_recorded_before_it_is_queued_and_survives_a_broker_outage(
 def test_a_report_of_the_month_in_progress_is_month_to_date_and_keeps_the_months_email(
     monkeypatch,
 ):
-
     team = TeamFactory(name="Now")
     add_rep(team)
     period = current_period()

@@ -60,7 +60,6 @@ def test_the_largest_id_is_the_columns_own_on_this_database():
     "name", ["North\r\nBcc: all@example.com", "Tab\tname", "\u202egnp.exe", "a\u2066b"]
 )
 def test_names_with_control_or_bidi_characters_are_refused(admin_client, name):
-
     manager = UserFactory(username="names")
     with pytest.raises(ValidationError, match="plain text on one line"):
         Team(name=name, manager=manager, commission_rate=5).full_clean()

@@ -1,7 +1,10 @@
 """The failed-task admin (apps.taskops.admin): what it lists, which actions it offers to
 whom, and a retry that may send a second copy asks first."""
 
+import json
+
 import pytest
+from django_celery_results.models import TaskResult
 
 from apps.mailing.models import EmailDelivery
 from tests.support.admin import offered_actions, staff_user
@@ -67,3 +70,21 @@ def test_admin_actions_that_send_need_their_own_permission(
 
     client.force_login(staff_user(*model_permissions, dedicated))
     assert action in offered_actions(client, url)
+
+
+@pytest.mark.django_db
+def test_the_task_results_list_shows_arguments_queue_and_error(admin_client):
+    TaskResult.objects.create(
+        task_id="0123456789abcdef-failed",
+        task_name="apps.commission.tasks.generate_and_send_commission_report",
+        status="FAILURE",
+        meta=json.dumps({"queue": "reports", "args": [7, "2025-09"], "kwargs": {}}),
+        result=json.dumps({"exc_type": "ReportRequestError", "exc_message": ["no user with id 7"]}),
+    )
+
+    page = admin_client.get("/admin/django_celery_results/taskresult/").content.decode()
+
+    assert "01234567" in page and "generate_and_send_commission_report" in page
+    assert "7, &quot;2025-09&quot;" in page
+    assert ">reports<" in page
+    assert "ReportRequestError: [&#x27;no user with id 7&#x27;]" in page

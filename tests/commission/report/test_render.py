@@ -14,7 +14,7 @@ from apps.commission.periods import Period, default_period
 from apps.commission.report.figures import build_report
 from apps.commission.report.render import render_csv, render_html, render_text, report_subject
 from apps.commission.services import record_deal
-from tests.factories import TeamFactory, add_rep
+from tests.factories import TeamFactory, UserFactory, add_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,6 @@ def test_html_alternative_and_csv_carry_the_same_numbers(manager):
 
 
 def test_csv_cells_cannot_carry_formulas_and_numbers_stay_numbers():
-
     team = TeamFactory(name='=HYPERLINK("http://evil","x")')
     period = default_period()
     reps = [
@@ -103,3 +102,26 @@ def test_a_name_stored_before_the_check_still_reaches_the_report_as_one_plain_li
 
     assert "\n" not in report_subject(report) and "\u202e" not in report_subject(report)
     assert report.teams[0].lines[0].name == "Bob Ray"
+
+
+def test_an_empty_team_reads_header_then_note_and_html_has_the_all_teams_table():
+    manager = UserFactory(username="two-teams")
+    full = TeamFactory(name="Alpha", manager=manager)
+    add_rep(full, first_name="Ann", last_name="Lee")
+    TeamFactory(name="Empty", manager=manager)
+
+    report = build_report(manager, default_period())
+    text = render_text(report)
+    html = render_html(report)
+
+    lines = text.splitlines()
+    empty = lines.index("Team: Empty")
+    assert lines[empty + 1] == "(no reps in this team during the period)"
+    assert lines[empty + 2] == ""  # no table, no rules, for a team without reps
+    assert lines.count("Team: Alpha") == 1
+    assert "All teams (2)" in text and "All teams (2)" in html
+    # The HTML's all-teams table is headed by "Team", one row per team, then the total.
+    all_teams = html[html.index("All teams (2)") :]
+    assert ">Team</th>" in all_teams and ">Rep</th>" not in all_teams
+    assert all_teams.index(">Alpha</td>") < all_teams.index(">Empty</td>")
+    assert all_teams.index(">Empty</td>") < all_teams.index(">Grand total</th>")
