@@ -122,3 +122,11 @@ def fake_postmark():
     tests reset it before use."""
     with running_fake_postmark() as server:
         yield server
+
+
+@pytest.fixture
+def metrics_open(settings):
+    """/metrics as development serves it: no token."""
+    settings.METRICS_TOKEN = ""
+    settings.IS_PRODUCTION = False
+    return settings

@@ -1,52 +1,17 @@
-import json
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError as BrokerError
 
 from apps.commission import tasks as report_tasks
 from apps.commission.models import Commission, Deal, ReportRequest, Team, TeamMembership
 from apps.commission.services import request_report
-from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.commands import call
 from tests.support.owed_work import PERIOD, Recorder, ago, new_delivery
 from tests.support.reports import email_the_report
-from tests.support.waiting import wait_for
-
-
-def call(*args) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.integration
-@pytest.mark.parametrize("reference", ["boss", "BOSS@example.com", "id"])
-def test_send_commission_report_queues_the_task_and_prints_its_id(worker_pool, reference):
-    worker_pool.ensure("reports")
-    worker_pool.ensure("email")
-    manager = UserFactory(username="boss")
-    add_rep(TeamFactory(manager=manager))
-    reference = str(manager.pk) if reference == "id" else reference
-
-    output = call("send_commission_report", "--manager", reference, "--period", "2025-09")
-
-    assert "Queued the 2025-09 commission report for boss <boss@example.com>: task " in output
-    task_id = output.strip().rsplit(" ", 1)[1]
-    row = wait_for(
-        lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").first(),
-        what="the queued task to run",
-    )
-    assert json.loads(row.meta)["queue"] == "reports"
-    assert json.loads(row.result)["period"] == "2025-09"
-    wait_for(
-        lambda: EmailDelivery.objects.filter(to_email="boss@example.com", status="sent").exists(),
-        what="the email to be sent",
-    )
 
 
 @pytest.mark.django_db

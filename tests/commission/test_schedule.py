@@ -9,16 +9,13 @@ from celery.signals import task_prerun
 from django.apps import apps
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
-from django_celery_results.models import TaskResult
 from kombu.exceptions import BatchPublishError
 
 from apps.commission.models import CommissionReport, ReportRequest
 from apps.commission.periods import Period, default_period
 from apps.commission.services import dispatch_monthly_reports
 from apps.commission.tasks import send_monthly_commission_reports
-from apps.mailing.models import EmailDelivery
-from tests.factories import TeamFactory, add_rep
-from tests.support.waiting import wait_for
+from tests.support.reports import make_managers
 
 GENERATE_TASK = "apps.commission.tasks.generate_and_send_commission_report"
 PERIOD = Period(2025, 9)
@@ -26,14 +23,6 @@ PERIOD = Period(2025, 9)
 schedule_migration = importlib.import_module(
     "apps.commission.migrations.0003_monthly_report_schedule"
 )
-
-
-def make_managers(count: int) -> list[int]:
-    """`count` managers, the first of them with two teams, and a rep who manages nothing."""
-    teams = [TeamFactory() for _ in range(count)]
-    TeamFactory(manager=teams[0].manager)
-    add_rep(teams[0])
-    return sorted(team.manager_id for team in teams)
 
 
 class Recorder:
@@ -157,29 +146,6 @@ def test_the_task_fans_out_to_report_tasks_once_per_manager(celery_eager):
     assert [outcome["queued"] for outcome in outcomes] == [3, 0]
     assert ran == {(manager_id, period): 1 for manager_id in managers}
     assert CommissionReport.objects.filter(period=period).count() == 3
-
-
-@pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
-def test_schedule_firing_twice_on_real_workers_builds_each_report_once(worker_pool):
-    worker_pool.ensure("reports")
-    worker_pool.ensure("email")
-    managers = make_managers(3)
-    period = str(default_period())
-
-    fired = [send_monthly_commission_reports.delay(period) for _ in range(2)]
-    outcomes = [result.get(timeout=60) for result in fired]
-
-    assert sorted(outcome["queued"] for outcome in outcomes) == [0, 3]
-    wait_for(
-        lambda: EmailDelivery.objects.filter(status=EmailDelivery.Status.SENT).count() == 3,
-        timeout=60,
-        what="the three report emails",
-    )
-    report_tasks = TaskResult.objects.filter(task_name=GENERATE_TASK)
-    assert report_tasks.count() == 3
-    assert all(row.status == "SUCCESS" for row in report_tasks)
-    assert sorted(CommissionReport.objects.values_list("manager_id", flat=True)) == managers
 
 
 @pytest.mark.django_db

@@ -5,11 +5,10 @@ the broker's memory, and that it answers with the broker down."""
 import logging
 
 import pytest
-import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from apps.mailing.models import EmailDelivery
 from tests.support.fresh_python import fresh_python, setting_values
+from tests.support.metrics import scraped
 from tests.support.owed_work import ago, new_delivery
 from tests.support.processes import free_port
 
@@ -102,33 +101,6 @@ def test_development_takes_any_token():
 
 # THE BROKER'S MEMORY
 # ------------------------------------------------------------------------------
-
-
-def scraped(response) -> dict[str, float]:
-    """The unlabelled samples of a /metrics answer, by name."""
-    assert response.status_code == 200
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for sample in family.samples
-        if not sample.labels
-    }
-
-
-@pytest.mark.integration
-def test_metrics_show_how_full_the_broker_is(client, development, live_broker, redis_url):
-    broker = redis.Redis.from_url(redis_url)
-    before = broker.config_get("maxmemory")["maxmemory"]
-    broker.config_set("maxmemory", str(256 * 1024 * 1024))
-    try:
-        samples = scraped(client.get("/metrics"))
-    finally:
-        broker.config_set("maxmemory", before)
-        broker.close()
-
-    assert samples["commission_broker_up"] == 1
-    assert samples["commission_broker_memory_max_bytes"] == 256 * 1024 * 1024
-    assert 0 < samples["commission_broker_memory_used_bytes"] < 256 * 1024 * 1024
 
 
 def test_metrics_answer_without_the_broker(client, development, celery_app, monkeypatch, caplog):

@@ -1,8 +1,5 @@
 """Flower, started with ops/flower/flowerconfig.py, watching the suite's Redis and real workers."""
 
-import asyncio
-import base64
-import runpy
 import secrets
 import subprocess
 
@@ -14,7 +11,7 @@ from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
-from tests.support.flower import FLOWER_CONFIG, FlowerProcess, flower_command
+from tests.support.flower import FlowerProcess, flower_command
 from tests.support.processes import BACKEND_DIR
 from tests.support.waiting import wait_for
 
@@ -219,125 +216,8 @@ def test_flower_refuses_to_start_without_basic_auth(worker_pool, tmp_path, envir
     assert "FLOWER_BASIC_AUTH is required" in finished_process.stderr
 
 
-def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("DJANGO_ENV", "production")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one-long-password-1, audit:two-long-password-2")
-    monkeypatch.setenv("FLOWER_STATE_FILE", str(tmp_path / "volume" / "flower-state"))
-    monkeypatch.setenv("FLOWER_URL_PREFIX", "/flower/")
-    monkeypatch.setenv("FLOWER_MAX_TASKS", "500")
-    for name in ("FLOWER_PORT", "FLOWER_ADDRESS", "FLOWER_STATE_SAVE_INTERVAL"):
-        monkeypatch.delenv(name, raising=False)
-
-    config = runpy.run_path(str(FLOWER_CONFIG))
-
-    assert config["basic_auth"] == ["ops:one-long-password-1", "audit:two-long-password-2"]
-    assert config["read_only"] is True
-    assert config["persistent"] is True
-    assert config["db"] == str(tmp_path / "volume" / "flower-state")
-    assert (tmp_path / "volume").is_dir()
-    assert config["state_save_interval"] == 60_000
-    assert config["max_tasks"] == 500
-    assert config["url_prefix"] == "flower"
-    assert (config["port"], config["address"]) == (5555, "0.0.0.0")  # noqa: S104
-
-
-def test_flower_config_rejects_credentials_without_a_password(monkeypatch):
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops")
-    with pytest.raises(RuntimeError, match="user:password"):
-        runpy.run_path(str(FLOWER_CONFIG))
-
-
-@pytest.mark.parametrize("value", ["", " , "])
-def test_flower_config_refuses_no_credentials_in_development_too(monkeypatch, value):
-    monkeypatch.setenv("DJANGO_ENV", "development")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
-
-    with pytest.raises(RuntimeError, match="FLOWER_BASIC_AUTH is required"):
-        runpy.run_path(str(FLOWER_CONFIG))
-
-
-def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
-    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
-        monkeypatch.setenv(name, "")
-    monkeypatch.setenv("DJANGO_ENV", "development")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
-
-    config = runpy.run_path(str(FLOWER_CONFIG))
-
-    assert config["basic_auth"] == ["ops:dev"]
-    assert config["address"] == "127.0.0.1"
-    assert config["db"].endswith("var/flower/state")
-    assert config["max_tasks"] == 10_000
-
-
 # THE /metrics PATCH (backend/patches/flower.py)
 # ------------------------------------------------------------------------------
-
-
-def metrics_status(handler, authorization: str | None) -> int:
-    """The status a Tornado app routing /metrics to `handler` answers, with Flower's
-    basic auth set to ops:pw (the application attributes Flower's handlers read)."""
-    from types import SimpleNamespace
-
-    import tornado.web
-    from tornado.httpclient import AsyncHTTPClient
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
-
-    async def ask() -> int:
-        app = tornado.web.Application([(r"/metrics", handler)])
-        app.options = SimpleNamespace(basic_auth=["ops:pw"], auth="")
-        app.purge_offline_worker_metrics = lambda: None
-        sockets = bind_sockets(0, "127.0.0.1")
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        headers = {"Authorization": authorization} if authorization else {}
-        try:
-            response = await AsyncHTTPClient().fetch(
-                f"http://127.0.0.1:{sockets[0].getsockname()[1]}/metrics",
-                headers=headers,
-                raise_error=False,
-            )
-        finally:
-            server.stop()
-        return response.code
-
-    return asyncio.run(ask())
-
-
-OPS_PW = "Basic " + base64.b64encode(b"ops:pw").decode()
-
-
-def test_the_installed_flower_still_serves_metrics_without_credentials():
-    """Why the patch exists. When this fails, an upgrade closed /metrics itself: drop the
-    patch in backend/patches/flower.py."""
-    from flower.views.monitor import Metrics
-
-    assert metrics_status(Metrics, None) == 200
-
-
-def test_the_patch_routes_metrics_to_a_handler_that_asks_for_the_credentials():
-    from flower import urls
-    from flower.views.monitor import Metrics
-
-    from patches import flower as flower_patches
-
-    handler = flower_patches.apply()
-
-    assert flower_patches.apply() is handler  # once, however often the config is loaded
-    routes = [route for route in urls.handlers if isinstance(route, tuple)]
-    assert [route[1] for route in routes if route[0] == "/metrics"] == [handler]
-    assert issubclass(handler, Metrics) and handler is not Metrics
-    assert metrics_status(handler, None) == 401
-    assert metrics_status(handler, "Basic " + base64.b64encode(b"ops:no").decode()) == 401
-    assert metrics_status(handler, OPS_PW) == 200
-
-
-def test_the_patch_keeps_flower_from_starting_on_a_version_it_was_not_checked_against():
-    from patches import flower as flower_patches
-
-    with pytest.raises(RuntimeError, match=r"flower 2\.3\.0 is installed.*checked against 2\.2\.0"):
-        flower_patches.apply("2.3.0")
 
 
 def production_flower_env(worker_pool, tmp_path, **extra: str) -> dict[str, str]:

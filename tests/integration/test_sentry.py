@@ -18,7 +18,6 @@ from apps.mailing.services import create_delivery
 from apps.mailing.tasks import send_email_delivery
 from tests.support.fake_sentry import FakeSentry
 from tests.support.fake_smtp import FakeSMTP
-from tests.support.fresh_python import printed_json
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
 
@@ -133,61 +132,6 @@ def test_a_refused_report_is_reported_once_with_its_task_name_and_id(worker_pool
     assert event["level"] == "error"
 
 
-def sentry_client_in_a_fresh_process(**env: str) -> dict:
-    """What a process that loads the settings (web, worker, beat, Flower) set up."""
-    code = (
-        "import json, django, sentry_sdk; django.setup(); c = sentry_sdk.get_client(); "
-        "celery = c.get_integration('celery'); print(json.dumps({"
-        "'active': c.is_active(), 'integrations': sorted(c.integrations), "
-        "'pii': c.options['send_default_pii'], 'environment': c.options['environment'], "
-        "'release': c.options['release'], 'rate': c.options['traces_sample_rate'], "
-        "'beat': getattr(celery, 'monitor_beat_tasks', None), "
-        "'locals': c.options['include_local_variables'], "
-        "'bodies': c.options['max_request_body_size'], "
-        "'ignored': sorted(__import__('sentry_sdk.integrations.logging', "
-        "fromlist=['_IGNORED_LOGGERS'])._IGNORED_LOGGERS)}))"
-    )
-    return printed_json(code, **env)
-
-
-def test_settings_initialise_sentry_only_when_a_dsn_is_set():
-    client = sentry_client_in_a_fresh_process(
-        SENTRY_DSN="http://public@127.0.0.1:9/1",
-        SENTRY_ENVIRONMENT="staging",
-        SENTRY_RELEASE="commission@1.2.3",
-        SENTRY_TRACES_SAMPLE_RATE="0.25",
-    )
-    assert client["active"] is True
-    assert {"django", "celery", "redis", "logging"} <= set(client["integrations"])
-    assert client["beat"] is True
-    assert client["pii"] is False
-    assert client["locals"] is False
-    assert client["bodies"] == "never"
-    # Anonymous traffic Django logs at ERROR: probes, and posts to the tracking webhook.
-    assert {
-        "django.security.DisallowedHost",
-        "django.security.AnymailWebhookValidationFailure",
-        "django.security.RequestDataTooBig",
-    } <= set(client["ignored"])
-    assert (client["environment"], client["release"], client["rate"]) == (
-        "staging",
-        "commission@1.2.3",
-        0.25,
-    )
-
-    # Env files list every variable, often empty: that means the default.
-    client = sentry_client_in_a_fresh_process(
-        SENTRY_DSN="http://public@127.0.0.1:9/1",
-        SENTRY_ENVIRONMENT="",
-        SENTRY_RELEASE="",
-        SENTRY_TRACES_SAMPLE_RATE="",
-        DJANGO_ENV="development",
-    )
-    assert (client["environment"], client["rate"]) == ("development", 0)
-
-    assert sentry_client_in_a_fresh_process(SENTRY_DSN="")["active"] is False
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.integration
 def test_no_email_address_leaves_in_sentry_events(worker_pool, sentry, smtp):
@@ -221,22 +165,3 @@ def test_no_email_address_leaves_in_sentry_events(worker_pool, sentry, smtp):
         for frame in value.get("stacktrace", {}).get("frames", [])
     ]
     assert all("vars" not in frame for frame in frames)
-
-
-def test_email_addresses_are_scrubbed_from_any_text_of_an_event():
-    from core.observability import scrub_personal_data
-
-    event = {
-        "message": "Email delivery 3 sent to Ann.Lee+x@mail.example.co.uk",
-        "breadcrumbs": {"values": [{"message": "to bob@example.com", "level": "info"}]},
-        "extra": {"recipients": ("c@d.org",), "count": 2},
-    }
-
-    scrubbed = scrub_personal_data(event)
-
-    assert scrubbed == {
-        "message": "Email delivery 3 sent to [email]",
-        "breadcrumbs": {"values": [{"message": "to [email]", "level": "info"}]},
-        "extra": {"recipients": ["[email]"], "count": 2},
-    }
-    assert scrub_personal_data(None) is None

@@ -5,9 +5,7 @@ import json
 from io import StringIO
 
 import pytest
-from celery.utils import uuid
-from django.core.management import CommandError, call_command
-from django.urls import reverse
+from django.core.management import call_command
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -16,24 +14,15 @@ from apps.commission.tasks import generate_and_send_commission_report
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
 from apps.mailing.tasks import send_email_delivery
-from apps.taskops.arguments import stored_arguments
-from apps.taskops.errors import (
-    AlreadyRetried,
-    ArgumentsUnavailable,
-    NotFailed,
-    NotRetryable,
-    UnknownTask,
-)
+from apps.taskops.errors import AlreadyRetried, NotFailed
 from apps.taskops.models import TaskRetry
 from apps.taskops.services import retry_failed_task
 from tests.factories import TeamFactory, UserFactory, add_rep
-from tests.support.admin import offered_actions
 from tests.support.fake_smtp import FakeSMTP
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
 
 REPORT_TASK = "apps.commission.tasks.generate_and_send_commission_report"
-SEND_TASK = "apps.mailing.tasks.send_email_delivery"
 
 
 @pytest.fixture(scope="module")
@@ -184,117 +173,3 @@ def run_command(*args: str) -> str:
     out = StringIO()
     call_command("retry_failed_tasks", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-@pytest.mark.django_db
-def test_command_rejects_an_unreadable_age():
-    with pytest.raises(CommandError, match="not an age"):
-        call_command("retry_failed_tasks", "--since", "two hours")
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    "task_name",
-    [
-        # A failure stored by an older version of the code, whose task was renamed since.
-        "apps.commission.tasks.send_report_v0",
-        # Celery's own, and a forged row naming something that is not ours to run.
-        "celery.backend_cleanup",
-        "celery.chord_unlock",
-        "core.celery.debug_task",
-        "os.system",
-    ],
-)
-def test_retry_refuses_any_task_that_is_not_on_the_allow_list(task_name):
-    failure = TaskResult.objects.create(
-        task_id=uuid(),
-        task_name=task_name,
-        status="FAILURE",
-        task_args=json.dumps("(1,)"),
-        task_kwargs=json.dumps("{}"),
-    )
-    with pytest.raises(NotRetryable, match="not one of the tasks that may be retried"):
-        retry_failed_task(failure, retried_by_name="t")
-    assert not TaskRetry.objects.exists()
-
-    out, err = StringIO(), StringIO()
-    call_command("retry_failed_tasks", stdout=out, stderr=err)
-    assert "not one of the tasks that may be retried" in err.getvalue()
-    assert out.getvalue().splitlines()[-1] == "retried 0 task(s), 1 refused"
-
-
-@pytest.mark.django_db
-def test_an_allow_listed_task_that_is_not_registered_is_refused(monkeypatch):
-    monkeypatch.setattr(
-        "apps.taskops.services.RETRYABLE_TASKS", frozenset({"apps.mailing.tasks.gone"})
-    )
-    failure = TaskResult.objects.create(
-        task_id=uuid(), task_name="apps.mailing.tasks.gone", status="FAILURE", meta="{}"
-    )
-    with pytest.raises(UnknownTask, match="not a registered task"):
-        retry_failed_task(failure, retried_by_name="t")
-
-
-@pytest.mark.parametrize(
-    ("meta", "task_args", "task_kwargs", "expected"),
-    [
-        # Recorded by core.celery: exact JSON, preferred over the repr columns.
-        (
-            {"args": [7, "2025-09"], "kwargs": {"resend_key": "x"}},
-            "(0,)",
-            "{}",
-            ([7, "2025-09"], {"resend_key": "x"}),
-        ),
-        # Older results: the repr, when it is whole.
-        (
-            {"children": []},
-            "(7, '2025-09')",
-            "{'resend_key': None}",
-            ([7, "2025-09"], {"resend_key": None}),
-        ),
-    ],
-)
-def test_stored_arguments(meta, task_args, task_kwargs, expected):
-    result = TaskResult(
-        task_id="t",
-        meta=json.dumps(meta),
-        task_args=json.dumps(task_args),
-        task_kwargs=json.dumps(task_kwargs),
-    )
-    assert stored_arguments(result) == expected
-
-
-@pytest.mark.parametrize("task_args", ["('aaaaaaaa...',)", "(1, <object at 0x1>)", None])
-def test_stored_arguments_refuses_a_shortened_or_foreign_repr(task_args):
-    result = TaskResult(
-        task_id="t",
-        meta=json.dumps({"children": []}),
-        task_args=None if task_args is None else json.dumps(task_args),
-        task_kwargs=json.dumps("{}"),
-    )
-    with pytest.raises(ArgumentsUnavailable, match="send it again by hand"):
-        stored_arguments(result)
-
-
-@pytest.mark.django_db
-def test_nobody_deletes_a_retry_record_from_the_admin_not_even_a_superuser(admin_client):
-    """The row is what stops the same failure being retried a second time."""
-    retry = TaskRetry.objects.create(
-        original_task_id=uuid(), new_task_id=uuid(), task_name=REPORT_TASK, retried_by_name="t"
-    )
-    changelist = reverse("admin:taskops_taskretry_changelist")
-
-    assert "delete_selected" not in offered_actions(admin_client, changelist)
-    delete_page = reverse("admin:taskops_taskretry_delete", args=[retry.pk])
-    assert admin_client.post(delete_page, {"post": "yes"}).status_code == 403
-    admin_client.post(
-        changelist, {"action": "delete_selected", "_selected_action": [retry.pk], "post": "yes"}
-    )
-
-    assert TaskRetry.objects.filter(pk=retry.pk).exists()
-    # And the failure it retried is still refused a second retry.
-    failure = TaskResult.objects.create(
-        task_id=retry.original_task_id, task_name=REPORT_TASK, status="FAILURE", meta="{}"
-    )
-    with pytest.raises(AlreadyRetried):
-        retry_failed_task(failure, retried_by_name="t")

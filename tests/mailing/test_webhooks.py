@@ -353,13 +353,6 @@ def warnings_and_worse(caplog) -> list[tuple[str, str]]:
     return [(r.name, r.levelname) for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-@pytest.fixture
-def metrics_open(settings):
-    """/metrics as development serves it: no token."""
-    settings.METRICS_TOKEN = ""
-    settings.IS_PRODUCTION = False
-
-
 @pytest.mark.usefixtures("metrics_open")
 @pytest.mark.parametrize(
     ("headers", "body", "status", "reason"),

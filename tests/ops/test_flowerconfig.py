@@ -56,3 +56,54 @@ def test_the_flower_config_defines_nothing_flower_does_not_take(monkeypatch):
     for name, value in public.items():
         if name in options:
             options._options[options._normalize_name(name)].set(value)  # raises on a bad type
+
+
+def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DJANGO_ENV", "production")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:one-long-password-1, audit:two-long-password-2")
+    monkeypatch.setenv("FLOWER_STATE_FILE", str(tmp_path / "volume" / "flower-state"))
+    monkeypatch.setenv("FLOWER_URL_PREFIX", "/flower/")
+    monkeypatch.setenv("FLOWER_MAX_TASKS", "500")
+    for name in ("FLOWER_PORT", "FLOWER_ADDRESS", "FLOWER_STATE_SAVE_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+
+    config = runpy.run_path(str(FLOWER_CONFIG))
+
+    assert config["basic_auth"] == ["ops:one-long-password-1", "audit:two-long-password-2"]
+    assert config["read_only"] is True
+    assert config["persistent"] is True
+    assert config["db"] == str(tmp_path / "volume" / "flower-state")
+    assert (tmp_path / "volume").is_dir()
+    assert config["state_save_interval"] == 60_000
+    assert config["max_tasks"] == 500
+    assert config["url_prefix"] == "flower"
+    assert (config["port"], config["address"]) == (5555, "0.0.0.0")  # noqa: S104
+
+
+def test_flower_config_rejects_credentials_without_a_password(monkeypatch):
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops")
+    with pytest.raises(RuntimeError, match="user:password"):
+        runpy.run_path(str(FLOWER_CONFIG))
+
+
+@pytest.mark.parametrize("value", ["", " , "])
+def test_flower_config_refuses_no_credentials_in_development_too(monkeypatch, value):
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
+
+    with pytest.raises(RuntimeError, match="FLOWER_BASIC_AUTH is required"):
+        runpy.run_path(str(FLOWER_CONFIG))
+
+
+def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
+    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
+
+    config = runpy.run_path(str(FLOWER_CONFIG))
+
+    assert config["basic_auth"] == ["ops:dev"]
+    assert config["address"] == "127.0.0.1"
+    assert config["db"].endswith("var/flower/state")
+    assert config["max_tasks"] == 10_000

@@ -4,13 +4,19 @@ whom, and a retry that may send a second copy asks first."""
 import json
 
 import pytest
+from celery.utils import uuid
+from django.urls import reverse
 from django_celery_results.models import TaskResult
 
 from apps.mailing.models import EmailDelivery
+from apps.taskops.errors import AlreadyRetried
+from apps.taskops.models import TaskRetry
+from apps.taskops.services import retry_failed_task
 from tests.support.admin import offered_actions, staff_user
 from tests.support.owed_work import failed_send_result, new_delivery
 
 Status = EmailDelivery.Status
+REPORT_TASK = "apps.commission.tasks.generate_and_send_commission_report"
 
 
 @pytest.mark.django_db
@@ -88,3 +94,27 @@ def test_the_task_results_list_shows_arguments_queue_and_error(admin_client):
     assert "7, &quot;2025-09&quot;" in page
     assert ">reports<" in page
     assert "ReportRequestError: [&#x27;no user with id 7&#x27;]" in page
+
+
+@pytest.mark.django_db
+def test_nobody_deletes_a_retry_record_from_the_admin_not_even_a_superuser(admin_client):
+    """The row is what stops the same failure being retried a second time."""
+    retry = TaskRetry.objects.create(
+        original_task_id=uuid(), new_task_id=uuid(), task_name=REPORT_TASK, retried_by_name="t"
+    )
+    changelist = reverse("admin:taskops_taskretry_changelist")
+
+    assert "delete_selected" not in offered_actions(admin_client, changelist)
+    delete_page = reverse("admin:taskops_taskretry_delete", args=[retry.pk])
+    assert admin_client.post(delete_page, {"post": "yes"}).status_code == 403
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [retry.pk], "post": "yes"}
+    )
+
+    assert TaskRetry.objects.filter(pk=retry.pk).exists()
+    # And the failure it retried is still refused a second retry.
+    failure = TaskResult.objects.create(
+        task_id=retry.original_task_id, task_name=REPORT_TASK, status="FAILURE", meta="{}"
+    )
+    with pytest.raises(AlreadyRetried):
+        retry_failed_task(failure, retried_by_name="t")
