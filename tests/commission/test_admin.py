@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from apps.commission.models import Commission, Deal
+from apps.commission.models import Commission, Deal, Team
 from apps.commission.periods import default_period
 from apps.commission.services import join_team, record_deal
 from tests.factories import TeamFactory, add_rep
@@ -247,3 +247,19 @@ def test_the_team_action_says_already_sent_and_another_copy_asks_first(
     ((manager_id, period, resend_key),) = queued
     assert (manager_id, period) == (maria_team.manager_id, str(default_period()))
     assert resend_key
+
+
+def test_team_action_queues_last_months_report(
+    admin_client, maria_team, celery_eager, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:commission_team_changelist"),
+            {"action": "send_last_month_report", "_selected_action": [maria_team.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    assert "Queued the" in response.content.decode()
+    assert [message.to for message in mailoutbox] == [[maria_team.manager.email]]
+    assert Team.objects.count() == 1

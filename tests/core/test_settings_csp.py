@@ -1,10 +1,12 @@
+"""The Content-Security-Policy (core/settings.py) on every response, and no page of the
+project's admin with inline code it would make the browser drop."""
+
 import re
 
 import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from apps.commission.models import Team
 from tests.factories import TeamFactory, add_rep
 
 pytestmark = pytest.mark.django_db
@@ -97,39 +99,3 @@ def test_the_confirmation_page_has_no_inline_code(admin_client, team):
     assert page.status_code == 200
     assert "Yes, email another copy" in page.content.decode()
     assert inline_code(page) == []
-
-
-def test_sessions_end_with_the_browser_and_after_a_working_day(client, settings):
-    from tests.factories import UserFactory
-
-    user = UserFactory(username="operator", is_staff=True)
-    user.set_password("an-operator-password-1")
-    user.save()
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {"username": "operator", "password": "an-operator-password-1"},
-    )
-    assert response.status_code == 302
-
-    # A browser-session cookie: no expiry date, so closing the browser ends it ...
-    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
-    assert (cookie["max-age"], cookie["expires"]) == ("", "")
-    # ... and the server forgets the session after DJANGO_SESSION_COOKIE_AGE (8 hours).
-    assert client.session.get_expire_at_browser_close() is True
-    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 8 * 60 * 60
-
-
-def test_team_action_queues_last_months_report(
-    admin_client, team, celery_eager, mailoutbox, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(
-            reverse("admin:commission_team_changelist"),
-            {"action": "send_last_month_report", "_selected_action": [team.pk]},
-            follow=True,
-        )
-
-    assert response.status_code == 200
-    assert "Queued the" in response.content.decode()
-    assert [message.to for message in mailoutbox] == [[team.manager.email]]
-    assert Team.objects.count() == 1

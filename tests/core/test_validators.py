@@ -44,7 +44,6 @@ def test_ids_are_plain_ascii_digits_the_id_column_holds(value, expected):
 def test_the_largest_id_is_the_columns_own_on_this_database():
     """Asked of the database for the field's type, not written down: our models use
     BigAutoField; django.contrib.auth's Group keeps AutoField, 32 bits on PostgreSQL."""
-
     assert largest_id(EmailDelivery) == BIGINT_MAX
     assert largest_id(get_user_model()) == BIGINT_MAX
     if connection.vendor == "postgresql":

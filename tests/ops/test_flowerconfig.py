@@ -8,54 +8,9 @@ import runpy
 import pytest
 from flower.options import options
 
+from tests.support.compose import container_env
 from tests.support.flower import FLOWER_CONFIG
-
-
-@pytest.mark.parametrize(
-    "password", ["change-me", "short", "change-me-change-me-please", "commission-demo-in-prod"]
-)
-def test_production_flower_refuses_a_placeholder_or_short_password(monkeypatch, password):
-    monkeypatch.setenv("DJANGO_ENV", "production")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", f"ops:{password}")
-
-    with pytest.raises(RuntimeError, match="placeholder or short password for ops"):
-        runpy.run_path(str(FLOWER_CONFIG))
-
-
-def test_development_flower_may_act_and_take_any_password(monkeypatch):
-    monkeypatch.setenv("DJANGO_ENV", "development")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
-
-    config = runpy.run_path(str(FLOWER_CONFIG))
-
-    assert config["read_only"] is False
-
-
-def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeypatch):
-    monkeypatch.setenv("DJANGO_ENV", "development")
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
-    config = runpy.run_path(str(FLOWER_CONFIG))
-
-    columns = config["tasks_columns"].split(",")
-    assert {"name", "args", "routing_key", "state", "worker"} <= set(columns)
-    quiet = logging.getLogger("flower.inspector").filters[-1]
-    record = logging.LogRecord("flower.inspector", logging.WARNING, "", 0, "x", (), None)
-    record.msg, record.args = "Inspect method %s failed", ("stats",)
-    assert quiet.filter(record) is False
-    record.msg, record.args = "Inspect method %s failed: %s", ("stats", "boom")
-    assert quiet.filter(record) is True
-
-
-def test_the_flower_config_defines_nothing_flower_does_not_take(monkeypatch):
-    """Flower applies every top-level name of the file that is one of its options, and
-    refuses a value of the wrong type (an imported module named like an option)."""
-
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
-    config = runpy.run_path(str(FLOWER_CONFIG))
-    public = {name: value for name, value in config.items() if not name.startswith("_")}
-    for name, value in public.items():
-        if name in options:
-            options._options[options._normalize_name(name)].set(value)  # raises on a bad type
+from tests.support.fresh_python import fresh_python
 
 
 def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
@@ -80,6 +35,20 @@ def test_flower_config_reads_the_environment(monkeypatch, tmp_path):
     assert (config["port"], config["address"]) == (5555, "0.0.0.0")  # noqa: S104
 
 
+def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
+    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
+
+    config = runpy.run_path(str(FLOWER_CONFIG))
+
+    assert config["basic_auth"] == ["ops:dev"]
+    assert config["address"] == "127.0.0.1"
+    assert config["db"].endswith("var/flower/state")
+    assert config["max_tasks"] == 10_000
+
+
 def test_flower_config_rejects_credentials_without_a_password(monkeypatch):
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops")
     with pytest.raises(RuntimeError, match="user:password"):
@@ -95,15 +64,80 @@ def test_flower_config_refuses_no_credentials_in_development_too(monkeypatch, va
         runpy.run_path(str(FLOWER_CONFIG))
 
 
-def test_flower_config_treats_empty_variables_as_unset(monkeypatch):
-    for name in ("FLOWER_ADDRESS", "FLOWER_STATE_FILE", "FLOWER_MAX_TASKS"):
-        monkeypatch.setenv(name, "")
+@pytest.mark.parametrize(
+    "password", ["change-me", "short", "change-me-change-me-please", "commission-demo-in-prod"]
+)
+def test_production_flower_refuses_a_placeholder_or_short_password(monkeypatch, password):
+    monkeypatch.setenv("DJANGO_ENV", "production")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", f"ops:{password}")
+
+    with pytest.raises(RuntimeError, match="placeholder or short password for ops"):
+        runpy.run_path(str(FLOWER_CONFIG))
+
+
+def test_development_flower_may_act_and_take_any_password(monkeypatch):
     monkeypatch.setenv("DJANGO_ENV", "development")
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
 
     config = runpy.run_path(str(FLOWER_CONFIG))
 
-    assert config["basic_auth"] == ["ops:dev"]
-    assert config["address"] == "127.0.0.1"
-    assert config["db"].endswith("var/flower/state")
-    assert config["max_tasks"] == 10_000
+    assert config["read_only"] is False
+
+
+def test_flower_accepts_its_production_environment(prod_model, tmp_path):
+    """Flower reads FLOWER_* variables itself (an empty number would stop it) and then
+    runs ops/flower/flowerconfig.py, which refuses production without basic auth."""
+    env = container_env(prod_model, "flower", FLOWER_STATE_FILE=str(tmp_path / "flower" / "state"))
+    code = (
+        "import runpy, sys\n"
+        "from flower.command import apply_env_options\n"
+        "apply_env_options()\n"
+        "options = runpy.run_path(sys.argv[1])\n"
+        "assert options['basic_auth'], 'no basic auth'\n"
+        "assert options['persistent'] and options['db'] == sys.argv[2]\n"
+    )
+    result = fresh_python("-c", code, str(FLOWER_CONFIG), env["FLOWER_STATE_FILE"], env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dev_flower_has_credentials_its_config_accepts(dev_model, tmp_path):
+    """Flower never runs open, `docker compose up` included: compose passes a default
+    (FLOWER_BASIC_AUTH from .env or the shell wins), which the config takes in development."""
+    env = container_env(dev_model, "flower", FLOWER_STATE_FILE=str(tmp_path / "flower" / "state"))
+    assert env["DJANGO_ENV"] == "development"
+    assert env["FLOWER_BASIC_AUTH"] == "flower:commission-demo"
+    code = (
+        "import runpy, sys\n"
+        "from flower.command import apply_env_options\n"
+        "apply_env_options()\n"
+        "options = runpy.run_path(sys.argv[1])\n"
+        "assert options['basic_auth'] == ['flower:commission-demo'], options['basic_auth']\n"
+    )
+    result = fresh_python("-c", code, str(FLOWER_CONFIG), env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeypatch):
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
+    config = runpy.run_path(str(FLOWER_CONFIG))
+
+    columns = config["tasks_columns"].split(",")
+    assert {"name", "args", "routing_key", "state", "worker"} <= set(columns)
+    quiet = logging.getLogger("flower.inspector").filters[-1]
+    record = logging.LogRecord("flower.inspector", logging.WARNING, "", 0, "x", (), None)
+    record.msg, record.args = "Inspect method %s failed", ("stats",)
+    assert quiet.filter(record) is False
+    record.msg, record.args = "Inspect method %s failed: %s", ("stats", "boom")
+    assert quiet.filter(record) is True
+
+
+def test_the_flower_config_defines_nothing_flower_does_not_take(monkeypatch):
+    """Flower applies every top-level name of the file that is one of its options, and
+    refuses a value of the wrong type (an imported module named like an option)."""
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
+    config = runpy.run_path(str(FLOWER_CONFIG))
+    public = {name: value for name, value in config.items() if not name.startswith("_")}
+    for name, value in public.items():
+        if name in options:
+            options._options[options._normalize_name(name)].set(value)  # raises on a bad type
