@@ -4,9 +4,12 @@ and nothing in it that Flower would drop or refuse."""
 
 import logging
 import runpy
+import types
 
+import flower
 import pytest
 from flower.options import options
+from flower.views.tasks import TASK_COLUMNS
 
 from tests.support.compose import container_env
 from tests.support.flower import FLOWER_CONFIG
@@ -122,8 +125,12 @@ def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeyp
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
     config = runpy.run_path(str(FLOWER_CONFIG))
 
-    columns = config["tasks_columns"].split(",")
+    columns = [name.strip() for name in config["tasks_columns"].split(",")]
     assert {"name", "args", "routing_key", "state", "worker"} <= set(columns)
+    # The tasks page leaves out, without a word, a column Flower does not know
+    # (flower.views.tasks.visible_task_columns): each one named must be one of its own.
+    unknown = [name for name in columns if name not in TASK_COLUMNS]
+    assert unknown == [], f"not a task column of Flower's: {unknown}; it has {sorted(TASK_COLUMNS)}"
     quiet = logging.getLogger("flower.inspector").filters[-1]
     record = logging.LogRecord("flower.inspector", logging.WARNING, "", 0, "x", (), None)
     record.msg, record.args = "Inspect method %s failed", ("stats",)
@@ -134,10 +141,19 @@ def test_flower_lists_args_and_queue_and_keeps_quiet_while_workers_start(monkeyp
 
 def test_the_flower_config_defines_nothing_flower_does_not_take(monkeypatch):
     """Flower applies every top-level name of the file that is one of its options, and
-    refuses a value of the wrong type (an imported module named like an option)."""
+    refuses a value of the wrong type (an imported module named like an option); any other
+    name it ignores without a word, so a value under any other name (a misspelt option)
+    would be a setting that never applies. Helpers start with `_`; what the file imports
+    for itself is a module or a class, never a setting."""
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:dev")
     config = runpy.run_path(str(FLOWER_CONFIG))
     public = {name: value for name, value in config.items() if not name.startswith("_")}
     for name, value in public.items():
         if name in options:
             options._options[options._normalize_name(name)].set(value)  # raises on a bad type
+    ignored = [
+        name
+        for name, value in public.items()
+        if name not in options and not isinstance(value, types.ModuleType | type)
+    ]
+    assert ignored == [], f"not options of Flower {flower.__version__}: {ignored}"
