@@ -3,7 +3,6 @@ result backend stores through) hold what django-celery-results' own store writes
 same row, first write and rewrite (a retry, then its outcome)."""
 
 import pytest
-from celery import states
 from django.db import connection
 from django.db.models.functions import Now
 from django.forms.models import model_to_dict
@@ -11,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
 
 from apps.taskops.models import StoredTaskResult
-from core.results import DatabaseBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -89,19 +87,3 @@ def test_what_it_cannot_write_goes_django_celery_results_own_way(more):
     assert row("ours") == row("upstream")
     started = [TaskResult.objects.get(task_id=name).date_started for name in ("ours", "upstream")]
     assert [when is not None for when in started] == ["date_started" in more] * 2
-
-
-def test_the_backend_stores_reads_and_forgets_results_through_it():
-    from core.celery import app
-
-    backend = app.backend
-    assert isinstance(backend, DatabaseBackend)
-
-    with CaptureQueriesContext(connection) as stored:
-        backend.store_result("read-back", {"delivery_id": 7}, states.SUCCESS)
-    assert len(stored) == 1
-    meta = backend.get_task_meta("read-back")
-    assert (meta["status"], meta["result"]) == (states.SUCCESS, {"delivery_id": 7})
-
-    backend.forget("read-back")
-    assert not TaskResult.objects.filter(task_id="read-back").exists()
