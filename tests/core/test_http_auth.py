@@ -1,7 +1,7 @@
 """Credentials in a request's Authorization header (core.http_auth), read from the headers
 alone: basic auth against any of several user:password pairs (a rotation), a bearer
 token; anything malformed is no match, never an error. (Behind the tracking webhook and
-/metrics: tests/mailing/test_webhooks.py, test_metrics.py.)"""
+/metrics: tests/mailing/test_webhooks.py, tests/core/test_metrics.py.)"""
 
 import base64
 

@@ -116,7 +116,7 @@ def test_prod_flower_has_auth_and_persistent_state(prod_model, prod_env_file):
 
 
 def test_prod_app_services_run_in_production_on_the_bundled_broker(prod_model, prod_env_file):
-    """Redis's own definition is checked in tests/test_prod_compose.py."""
+    """Redis's own definition is checked below (REDIS AND POSTGRESQL)."""
     _, secrets_ = prod_env_file
     password = secrets_["REDIS_PASSWORD"]
     for name, service in image_services(prod_model).items():
