@@ -18,6 +18,24 @@ from tests.support.fake_provider import running_fake_postmark
 from tests.support.mailbox import Mailbox
 from tests.support.processes import BACKEND_DIR, REPO_DIR, WorkerPool, free_port, start_redis
 
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The suite's layout holds: the tests that start Redis and workers (marked
+    `integration`) live in tests/integration/, and every test there is marked so."""
+    misplaced = [
+        item.nodeid
+        for item in items
+        if (item.get_closest_marker("integration") is not None)
+        != (INTEGRATION_DIR in item.path.parents)
+    ]
+    if misplaced:
+        raise pytest.UsageError(
+            "marked integration outside tests/integration/, or there and not marked:\n  "
+            + "\n  ".join(misplaced)
+        )
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
