@@ -1,5 +1,6 @@
-"""The admin writes deals and commissions only through the domain services, and shows
-what they refuse as form errors, never a 500."""
+"""The commission admin: it writes deals and commissions only through the domain services,
+and shows what they refuse as form errors, never a 500; the team actions email last
+month's report, name whose has already left, and ask before another copy."""
 
 import datetime as dt
 from decimal import Decimal

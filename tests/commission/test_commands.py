@@ -1,3 +1,8 @@
+"""The commission's commands: send_commission_report refuses a bad request before queuing,
+says what was already sent, and records the request when the broker is away;
+reconcile_owed_work reconciles both kinds of owed work; seed_demo. (Queued on real
+workers: tests/integration/test_commands.py.)"""
+
 from io import StringIO
 
 import pytest

@@ -1,4 +1,5 @@
-"""The monthly schedule: one report task per manager and period, however often it fires."""
+"""The monthly schedule: one report task per manager and period, however often it fires.
+(On real workers: tests/integration/test_monthly_schedule.py.)"""
 
 import contextlib
 import importlib

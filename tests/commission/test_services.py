@@ -1,3 +1,7 @@
+"""The commission's writes (apps.commission.services): deals and their commissions, team
+memberships and the database's own guards, report requests recorded before they are
+queued, and the report email prepared (the month in progress, long team names)."""
+
 import datetime as dt
 import logging
 from decimal import Decimal

@@ -1,4 +1,6 @@
-"""The report task: called, it forms the manager's report and "sends" the email."""
+"""The report task: called, it forms the manager's report and "sends" the email; it settles
+its report requests, leaves the email owed when the broker is away, and refuses an id
+that is no id cleanly."""
 
 import datetime as dt
 import logging

@@ -1,5 +1,5 @@
-"""The admin's owed-work filter (core.admin_owed): stalled report requests and email
-deliveries, each list showing only its own."""
+"""The admin's owed-work filter (core.admin_owed): the stalled report requests and email
+deliveries, apart from those still moving."""
 
 import pytest
 

@@ -1,6 +1,7 @@
 """Who may read /metrics: with METRICS_TOKEN set, only its bearer; without it, anyone in
 development and nobody in production (404: not configured, not served). What it says of
-the broker's memory, and that it answers with the broker down."""
+owed work, and that it answers with the broker down. (The broker's memory, read from the
+suite's redis-server: tests/integration/test_metrics.py.)"""
 
 import logging
 

@@ -1,5 +1,6 @@
-"""The report in the manager's language: the choice, the fallback, Russian numbers and
-dates, and catalogs that translate every string of the report."""
+"""The report in the manager's language: the default for a language no longer offered,
+Russian numbers and dates, and catalogs that translate every string of the report. (Which
+language a user reads: tests/accounts/test_languages.py.)"""
 
 import datetime as dt
 from decimal import Decimal
