@@ -16,9 +16,17 @@ from pathlib import Path
 from tests.support.fresh_python import clean_env
 from tests.support.processes import REPO_DIR
 
+DEV_COMPOSE = REPO_DIR / "docker-compose.yml"
+PROD_COMPOSE = REPO_DIR / "docker-compose.prod.yml"
+DEV_EXAMPLE = REPO_DIR / ".env.example"
+PROD_EXAMPLE = REPO_DIR / ".env.prod.example"
 COMPOSE_CONFIG = REPO_DIR / "ops" / "scripts" / "compose-config.sh"
 ENTRYPOINT = REPO_DIR / "ops" / "docker" / "entrypoint"
 PLACEHOLDER = "change-me"
+# Each worker service and the one queue it consumes, in both files.
+WORKERS = {"worker-reports": "reports", "worker-email": "email"}
+# Where a published port may listen: the host's loopback, never every interface.
+LOOPBACK = {"127.0.0.1", "::1"}
 
 
 def compose_config(which: str, *args: str, env_file: Path | None = None):
@@ -153,3 +161,8 @@ def dockerfile_stages() -> list[list[str]]:
         if line and not line.startswith("#"):
             stages[-1].append(line)
     return stages
+
+
+def runtime_stage() -> list[str]:
+    """The Dockerfile's last stage: the image that runs."""
+    return dockerfile_stages()[-1]
