@@ -21,7 +21,7 @@ Flower refuses to start instead of falling back to Flower's own behaviour, becau
 behaviour is the open endpoint: a security fix that quietly stops applying after an
 upgrade is worse than a loud failure. Upgrades come through requirements/*.txt, so the
 suite's Flower tests fail first, with this message: check whether the new version still
-serves /metrics without credentials (tests/test_flower.py asserts it of the shipped
+serves /metrics without credentials (tests/patches/test_flower.py asserts it of the shipped
 handler), then add the version below or drop this patch.
 """
 

@@ -18,7 +18,7 @@ class OneStatementTaskResults(TaskResultManager):
 
     Anything else goes django-celery-results' own way: a database expression (a STARTED
     result's date_started; CELERY_TASK_TRACK_STARTED is off) or an argument that is not a
-    field (one a later version adds). tests/test_task_results_store.py holds the rows to
+    field (one a later version adds). tests/taskops/test_managers.py holds the rows to
     those django-celery-results writes.
     """
 
