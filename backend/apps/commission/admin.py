@@ -200,9 +200,11 @@ class DealAdmin(admin.ModelAdmin):
 
 
 @admin.register(Commission)
-class CommissionAdmin(admin.ModelAdmin):
+class CommissionAdmin(KeptRecordAdmin):
     """Commissions come with their deal (DealAdmin) and are read-only here: the status
-    moves only by the two actions, each behind its own permission (apps.commission.payouts)."""
+    moves only by the two actions, each behind its own permission (apps.commission.payouts).
+    change_commission would let anyone set any status; a commission deleted without its
+    deal is what the report must never see (deleting a pending deal removes both)."""
 
     list_display = ["deal", "rep", "amount", "rate", "status", "earned_on"]
     list_filter = ["status", "earned_on", "deal__team"]
@@ -210,18 +212,6 @@ class CommissionAdmin(admin.ModelAdmin):
     date_hierarchy = "earned_on"
     list_select_related = ["deal", "rep"]
     actions = ["mark_approved", "mark_paid"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # change_commission would let anyone set any status; the actions are the way.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # A deal without its commission is what the report must never see; deleting
-        # the deal removes both.
-        return False
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm(payouts.APPROVE.permission)
