@@ -2,7 +2,9 @@
 
 Workers reach it through POSTMARK_API_URL in their environment. Each test scripts
 the replies to the next requests (503, 429, 422 with Postmark's error JSON, or a
-hang longer than the client's timeout); after the script, every request succeeds.
+hang longer than the client's timeout); after the script, every request succeeds,
+after `latency` seconds as a real API answers, or gets a 429 with Retry-After when it
+is over `rate_limit` requests in the last second, as a provider's rate limit answers.
 https://postmarkapp.com/developer/api/email-api
 
 Optionally (`tracking_url`), it also plays Postmark's delivery webhook: shortly after
@@ -11,6 +13,7 @@ thread, trying again while the web server does not answer 2xx.
 https://postmarkapp.com/developer/webhooks/delivery-webhook
 """
 
+import collections
 import contextlib
 import datetime as dt
 import json
@@ -36,6 +39,7 @@ class Reply:
     status: int = 200
     body: dict | None = None  # None: Postmark's success answer, with a new MessageID
     delay: float = 0.0  # seconds before answering
+    headers: tuple[tuple[str, str], ...] = ()  # sent besides Content-Type and -Length
 
     @property
     def accepts(self) -> bool:
@@ -45,6 +49,24 @@ class Reply:
 def postmark_error(status: int, error_code: int, message: str, delay: float = 0.0) -> Reply:
     """An error answer in Postmark's format (ErrorCode and Message)."""
     return Reply(status, {"ErrorCode": error_code, "Message": message}, delay)
+
+
+def too_many_requests(retry_after: str | None = "1", delay: float = 0.0) -> Reply:
+    """Postmark's 429, with a Retry-After header unless `retry_after` is None."""
+    reply = postmark_error(429, 0, "Rate limit exceeded", delay)
+    headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+    return Reply(reply.status, reply.body, delay, headers)
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of `times` (seconds, sorted or not) that fall within any one second."""
+    times = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def hang(seconds: float = REQUESTS_TIMEOUT * 3) -> Reply:
@@ -109,6 +131,11 @@ class FakePostmark:
     tracking_delay: float = 1.0  # seconds between accepting a message and its webhook
     tracking_tries: int = 10  # attempts per webhook, 0.5 s apart doubling up to 5 s
     webhooks: list[WebhookPost] = field(default_factory=list)
+    # Unscripted requests: seconds before the answer (a real API takes 0.1-0.3 s), and
+    # how many may arrive within one second before the rest get a 429 (0: no limit).
+    latency: float = 0.0
+    rate_limit: int = 0
+    _last_second: collections.deque = field(default_factory=collections.deque)
     _stop_webhooks: threading.Event = field(default_factory=threading.Event)
 
     def worker_env(self) -> dict[str, str]:
@@ -177,7 +204,11 @@ class FakePostmark:
         client: tuple[str, int] | None = None,
     ) -> tuple[Received, Reply, threading.Event]:
         with self._lock:
-            reply = self._script.pop(0) if self._script else Reply()
+            now = time.monotonic()
+            self._last_second.append(now)
+            while now - self._last_second[0] >= 1.0:
+                self._last_second.popleft()
+            reply = self._script.pop(0) if self._script else self._unscripted_reply()
             request = Received(path, headers, body, reply, client=client)
             if reply.accepts:
                 request.message_id = str(uuid.uuid4())
@@ -185,6 +216,17 @@ class FakePostmark:
             if request.message_id and self.tracking_url:
                 self._post_delivery_later(request, self.tracking_url, self._stop_webhooks)
             return request, reply, self._release
+
+    def _unscripted_reply(self) -> Reply:
+        """Success after `latency`, or a 429 over `rate_limit` (the caller holds the lock)."""
+        if self.rate_limit and len(self._last_second) > self.rate_limit:
+            return too_many_requests("1", self.latency)
+        return Reply(delay=self.latency)
+
+    def too_many(self) -> list[Received]:
+        """The requests answered 429."""
+        with self._lock:
+            return [request for request in self.received if request.reply.status == 429]
 
     def _post_delivery_later(self, request: Received, url: str, stop: threading.Event) -> None:
         """POST the message's Delivery webhook after `tracking_delay`, from a thread,
@@ -248,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
