@@ -104,9 +104,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-# A kept connection is tested before its first use in each request or task, so one
-# that a database restart cut is replaced instead of failing the work.
+# Kept between requests and tasks, however the process was started (gunicorn, runserver,
+# `celery worker` by hand): opening one costs more than most requests and tasks. A kept
+# connection is tested before its first use in each request or task, so one that a
+# database restart cut is replaced instead of failing the work.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process, two workers and beat share one file: WAL and IMMEDIATE
@@ -424,6 +426,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 EMAIL_RETRY_BACKOFF = env.int("EMAIL_RETRY_BACKOFF", default=60)
 EMAIL_RETRY_BACKOFF_MAX = env.int("EMAIL_RETRY_BACKOFF_MAX", default=900)
 EMAIL_RETRY_MAX_RETRIES = env.int("EMAIL_RETRY_MAX_RETRIES", default=10)
+
+# Sends per second for the whole deployment, however many email workers share it, kept
+# in Redis (apps/mailing/rate_limit.py); 0 is no limit. Set it a little under the
+# provider's limit. A 429 from the provider pauses every sender for its Retry-After.
+EMAIL_RATE_LIMIT = env.float("EMAIL_RATE_LIMIT", default=0)
 
 # A send whose outcome is unknown (a timeout after the request went out, a worker
 # killed mid-call) waits this long for the provider's tracking event before it is sent

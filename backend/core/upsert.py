@@ -16,16 +16,22 @@ def insert(
     *,
     unique: tuple[str, ...],
     update: tuple[str, ...] = (),
+    keep: tuple[str, tuple] | None = None,
     using: str | None = None,
 ) -> bool:
     """Insert `obj`, or, when a row with the same `unique` fields (a unique constraint's)
-    exists, update that row's `update` fields (nothing with none). True, and obj.pk
-    set, if a row was inserted or updated; False if an existing row was left as it was."""
+    exists, update that row's `update` fields (nothing with none), unless `keep`
+    (field name, values) says the existing row's field holds one of those values. True,
+    and obj.pk set, if a row was inserted or updated; False if an existing row was left
+    as it was."""
     connection = connections[using or DEFAULT_DB_ALIAS]
-    fields, sql = _statement(type(obj), connection.alias, unique, update)
+    kept_field, kept_values = keep or (None, ())
+    fields, sql = _statement(
+        type(obj), connection.alias, unique, update, kept_field, len(kept_values)
+    )
     values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, [*values, *kept_values])
         row = cursor.fetchone()
     if row is None:
         return False
@@ -36,7 +42,12 @@ def insert(
 
 @functools.cache
 def _statement(
-    model: type[models.Model], alias: str, unique: tuple[str, ...], update: tuple[str, ...]
+    model: type[models.Model],
+    alias: str,
+    unique: tuple[str, ...],
+    update: tuple[str, ...],
+    kept_field: str | None = None,
+    kept_count: int = 0,
 ) -> tuple[list[models.Field], str]:
     # Names are the model's own, quoted; values are parameters.
     meta, quote = model._meta, connections[alias].ops.quote_name
@@ -46,6 +57,9 @@ def _statement(
     if update:
         changed = (quote(meta.get_field(name).column) for name in update)
         action = "DO UPDATE SET " + ", ".join(f"{name} = EXCLUDED.{name}" for name in changed)
+        if kept_field and kept_count:
+            column = f"{quote(meta.db_table)}.{quote(meta.get_field(kept_field).column)}"
+            action += f" WHERE {column} NOT IN ({', '.join(['%s'] * kept_count)})"
     else:
         action = "DO NOTHING"
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608

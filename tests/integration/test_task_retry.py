@@ -98,12 +98,11 @@ def test_retrying_an_email_that_was_sent_meanwhile_does_not_send_it_again(worker
         subject="Once only",
         body_text="Hello",
     )
-    # The provider is down: two sends of the same delivery both fail for good.
+    # The provider is down: two sends of the same delivery, one after the other (at
+    # once, the second would find the first's claim and do nothing), both fail for good.
     smtp.fail("twice@example.com")
-    first = send_email_delivery.delay(delivery.pk)
-    second = send_email_delivery.delay(delivery.pk)
-    first_failure = wait_for_result(first.id, "FAILURE")
-    second_failure = wait_for_result(second.id, "FAILURE")
+    first_failure = wait_for_result(send_email_delivery.delay(delivery.pk).id, "FAILURE")
+    second_failure = wait_for_result(send_email_delivery.delay(delivery.pk).id, "FAILURE")
     assert EmailDelivery.objects.get(pk=delivery.pk).status == "failed"
     assert smtp.messages_to("twice@example.com") == []
 

@@ -12,7 +12,7 @@ from apps.mailing.models import EmailDelivery
 from apps.mailing.send_errors import TransientEmailError
 from apps.mailing.sending import send_delivery
 from apps.mailing.tasks import email_backoff
-from tests.support.fake_provider import SERVER_TOKEN, hang, postmark_error
+from tests.support.fake_provider import SERVER_TOKEN, hang, postmark_error, too_many_requests
 from tests.support.owed_work import new_delivery
 from tests.support.processes import free_port
 
@@ -106,6 +106,40 @@ def test_a_timeout_after_the_request_went_out_is_unconfirmed(postmark, settings,
     assert "Read timed out" in delivery.last_error
     wait = (raised.value.retry_at - timezone.now()).total_seconds()
     assert 590 <= wait <= 600 if tracking else 50 <= wait <= 60
+
+
+@pytest.mark.django_db
+def test_a_429_waits_its_retry_after_and_is_not_a_failed_attempt(postmark, settings):
+    settings.EMAIL_RETRY_BACKOFF_MAX = 900
+    postmark.script(too_many_requests("120"))
+    delivery = new_delivery()
+
+    with pytest.raises(TransientEmailError) as raised:
+        send_delivery(delivery.pk, task_id="t", backoff=lambda attempts: 5)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.RETRYING, 0)
+    assert delivery.next_attempt_at == raised.value.retry_at
+    assert 110 <= (raised.value.retry_at - timezone.now()).total_seconds() <= 121
+    assert "429" in delivery.last_error
+
+
+@pytest.mark.django_db
+def test_429s_never_use_up_the_attempts(postmark):
+    """However often the provider asks for a slower pace, the delivery keeps waiting
+    and is sent in the end; a 503 in its place would have failed it at the third."""
+    postmark.script(*[too_many_requests(None)] * 5)
+    delivery = new_delivery()
+
+    for _ in range(5):
+        with pytest.raises(TransientEmailError):
+            send_delivery(delivery.pk, task_id="t", backoff=lambda a: 30 if a <= 2 else None)
+        EmailDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+
+    assert send_delivery(delivery.pk, task_id="t", backoff=lambda a: None) == "sent"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.SENT, 1)
+    assert len(postmark.accepted) == 1
 
 
 @pytest.mark.django_db

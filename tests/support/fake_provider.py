@@ -132,7 +132,8 @@ class FakePostmark:
     tracking_tries: int = 10  # attempts per webhook, 0.5 s apart doubling up to 5 s
     webhooks: list[WebhookPost] = field(default_factory=list)
     # Unscripted requests: seconds before the answer (a real API takes 0.1-0.3 s), and
-    # how many may arrive within one second before the rest get a 429 (0: no limit).
+    # how many may be accepted within one second before the rest get a 429 (0: no
+    # limit); a refused request uses up nothing, as with a provider's token bucket.
     latency: float = 0.0
     rate_limit: int = 0
     _last_second: collections.deque = field(default_factory=collections.deque)
@@ -178,6 +179,7 @@ class FakePostmark:
         with self._lock:
             self._script = []
             self.received = []
+            self._last_second.clear()
             self.webhooks = []
             self._release = threading.Event()
             self._stop_webhooks = threading.Event()
@@ -205,10 +207,11 @@ class FakePostmark:
     ) -> tuple[Received, Reply, threading.Event]:
         with self._lock:
             now = time.monotonic()
-            self._last_second.append(now)
-            while now - self._last_second[0] >= 1.0:
+            while self._last_second and now - self._last_second[0] >= 1.0:
                 self._last_second.popleft()
             reply = self._script.pop(0) if self._script else self._unscripted_reply()
+            if reply.accepts:
+                self._last_second.append(now)
             request = Received(path, headers, body, reply, client=client)
             if reply.accepts:
                 request.message_id = str(uuid.uuid4())
@@ -219,7 +222,7 @@ class FakePostmark:
 
     def _unscripted_reply(self) -> Reply:
         """Success after `latency`, or a 429 over `rate_limit` (the caller holds the lock)."""
-        if self.rate_limit and len(self._last_second) > self.rate_limit:
+        if self.rate_limit and len(self._last_second) >= self.rate_limit:
             return too_many_requests("1", self.latency)
         return Reply(delay=self.latency)
 

@@ -70,12 +70,17 @@ def worker_database_url() -> str:
     raise RuntimeError(f"no worker DATABASE_URL for {db['ENGINE']}")
 
 
+# The pool each queue's worker runs in production (ops/start/worker), smaller.
+POOLS = {"email": ("threads", 4), "reports": ("prefork", 1)}
+
+
 class WorkerProcess:
-    """One `celery -A core worker -Q <queue>` subprocess."""
+    """One `celery -A core worker -Q <queue>` subprocess, in its queue's pool."""
 
     def __init__(
         self, app, queue: str, env: dict[str, str], log_path: Path, nodename: str | None = None
     ):
+        pool, concurrency = POOLS.get(queue, ("prefork", 1))
         self.app = app
         self.queue = queue
         self.env = env
@@ -93,8 +98,10 @@ class WorkerProcess:
                 queue,
                 "-n",
                 self.nodename,
+                "--pool",
+                pool,
                 "--concurrency",
-                "1",
+                str(concurrency),
                 "--without-gossip",
                 "--without-mingle",
                 "--loglevel",

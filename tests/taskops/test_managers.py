@@ -87,3 +87,20 @@ def test_what_it_cannot_write_goes_django_celery_results_own_way(more):
     assert row("ours") == row("upstream")
     started = [TaskResult.objects.get(task_id=name).date_started for name in ("ours", "upstream")]
     assert [when is not None for when in started] == ["date_started" in more] * 2
+
+
+@pytest.mark.parametrize("final", WRITES[1:] + [{"status": "FAILURE", "result": "{}"}])
+def test_a_retry_stored_after_its_message_already_ended_leaves_the_end(final):
+    """The threads pool runs a retry's message as soon as it is published, possibly to
+    the end before the first run stores its RETRY: the outcome stays."""
+    store(ONE_STATEMENT, "raced", final)
+    store(ONE_STATEMENT, "raced", WRITES[0])
+
+    assert TaskResult.objects.get(task_id="raced").status == final["status"]
+
+
+def test_a_retry_after_a_retry_is_stored_as_usual():
+    store(ONE_STATEMENT, "again", WRITES[0])
+    store(ONE_STATEMENT, "again", {**WRITES[0], "traceback": "Traceback 2"})
+
+    assert TaskResult.objects.get(task_id="again").traceback == "Traceback 2"

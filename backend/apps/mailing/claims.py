@@ -13,6 +13,8 @@ import logging
 import time
 
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.model_sql import Table, in_list, select_list
@@ -143,6 +145,22 @@ def record_attempt_failed(
     retry_at = due_after(countdown, now)
     EmailDelivery.objects.filter(pk=delivery_id).exclude(status__in=EmailDelivery.ENDED).update(
         status=status, last_error=error, next_attempt_at=retry_at, updated_at=now
+    )
+    return retry_at
+
+
+def record_not_sent(delivery_id: int, error: str, countdown: float) -> dt.datetime:
+    """The claimed delivery was not handed to the provider (a 429, or no slot in the
+    send rate): it waits `countdown` seconds, and this claim does not count as an
+    attempt, so the provider's pace never uses up its retries."""
+    now = timezone.now()
+    retry_at = due_after(countdown, now)
+    EmailDelivery.objects.filter(pk=delivery_id, status=Status.SENDING).update(
+        status=Status.RETRYING,
+        attempts=Greatest(F("attempts") - 1, 0),
+        last_error=error,
+        next_attempt_at=retry_at,
+        updated_at=now,
     )
     return retry_at
 

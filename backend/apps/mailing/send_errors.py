@@ -4,6 +4,7 @@ apps.mailing.sending raises for its task.
 """
 
 import datetime as dt
+import email.utils
 import smtplib
 
 import requests
@@ -14,6 +15,8 @@ from anymail.exceptions import (
     AnymailRecipientsRefused,
 )
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
 
@@ -47,6 +50,30 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(
         exc, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError | SoftTimeLimitExceeded
     )
+
+
+def provider_busy_for(exc: BaseException) -> float | None:
+    """For the provider's "too many requests" (429): the seconds its Retry-After asks
+    for (0 when it names none), at most EMAIL_RETRY_BACKOFF_MAX, as the visibility
+    timeout allows for (mailing.E001). None for any other error."""
+    if not (isinstance(exc, AnymailAPIError) and exc.status_code == 429):
+        return None
+    response = getattr(exc, "response", None)
+    header = response.headers.get("Retry-After", "") if response is not None else ""
+    return min(max(_seconds_from(header.strip()), 0.0), settings.EMAIL_RETRY_BACKOFF_MAX)
+
+
+def _seconds_from(retry_after: str) -> float:
+    """Retry-After is seconds or an HTTP date (RFC 9110, 10.2.3); 0 when unreadable."""
+    try:
+        return float(retry_after)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return 0.0
+    return (when - timezone.now()).total_seconds() if when.tzinfo else 0.0
 
 
 def may_have_left(exc: BaseException) -> bool:

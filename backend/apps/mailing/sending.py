@@ -4,12 +4,14 @@ A plain function; apps.mailing.tasks wraps it with the retry policy.
 """
 
 import logging
+import random
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 
 from core.validators import id_error, parse_id
 
-from . import claims
+from . import claims, rate_limit
 from .message import build_message
 from .models import EmailDelivery
 from .next_attempt import Backoff, wait_before_resending
@@ -20,6 +22,7 @@ from .send_errors import (
     describe_error,
     is_transient,
     may_have_left,
+    provider_busy_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,6 +100,7 @@ def _send(delivery: EmailDelivery, backoff: Backoff) -> EmailMessage:
     outcome and raise TransientEmailError or PermanentEmailError."""
     try:
         message = build_message(delivery)
+        rate_limit.wait_for_turn()
         with kept_backend() as backend:
             message.connection = backend
             message.send()
@@ -110,6 +114,16 @@ def _attempt_failed(
 ) -> TransientEmailError | PermanentEmailError:
     """Record what the failed attempt leaves the delivery as; the error to raise."""
     error = describe_error(exc)
+    not_sent_for = _not_sent_for(delivery, exc, backoff)
+    if not_sent_for is not None:
+        retry_at = claims.record_not_sent(delivery.pk, error, not_sent_for)
+        logger.info(
+            "Email delivery %s not sent yet, due at %s: %s",
+            delivery.pk,
+            f"{retry_at:%H:%M:%S}",
+            error,
+        )
+        return TransientEmailError(error, retry_at)
     if not is_transient(exc):
         claims.record_attempt_failed(delivery.pk, Status.FAILED, error, None)
         logger.error("Email delivery %s failed for good: %s", delivery.pk, error)
@@ -129,6 +143,23 @@ def _attempt_failed(
         error,
     )
     return TransientEmailError(error, retry_at)
+
+
+def _not_sent_for(delivery: EmailDelivery, exc: Exception, backoff: Backoff) -> float | None:
+    """Seconds to wait when the message surely did not leave and the provider only asked
+    for a slower pace (a 429, or our own send rate): not a failed attempt. None otherwise."""
+    if isinstance(exc, rate_limit.NotYourTurn):
+        return exc.retry_in
+    busy_for = provider_busy_for(exc)
+    if busy_for is None:
+        return None
+    # Everyone waits the Retry-After; without one, this delivery waits its usual backoff.
+    # Up to a second more, so that the deliveries refused together do not all come back
+    # in the same instant.
+    rate_limit.pause(busy_for)
+    if not busy_for:
+        return backoff(delivery.attempts) or settings.EMAIL_RETRY_BACKOFF_MAX
+    return busy_for + random.uniform(0, 1)  # noqa: S311  (a spread, not a secret)
 
 
 def _provider_message_id(message: EmailMessage) -> str:

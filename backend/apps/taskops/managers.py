@@ -1,10 +1,13 @@
 """How task results are written: django-celery-results' manager, each result in one
 statement (the manager of taskops.StoredTaskResult, which core/results.py's backend uses)."""
 
+from celery import states
 from django.db import router
 from django_celery_results.managers import TaskResultManager, transaction_retry
 
 from core import upsert
+
+FINAL_STATES = tuple(sorted(states.READY_STATES))
 
 
 class OneStatementTaskResults(TaskResultManager):
@@ -52,6 +55,9 @@ class OneStatementTaskResults(TaskResultManager):
             row,
             unique=("task_id",),
             update=written,
+            # A retry's message may already have run to the end in another thread (or
+            # process) when its RETRY is stored: the final result stays.
+            keep=None if status in states.READY_STATES else ("status", FINAL_STATES),
             using=using or router.db_for_write(self.model),
         )
         return row
