@@ -80,7 +80,8 @@ app.conf.task_routes = {
 
 app.autodiscover_tasks()
 
-import core.worker_db  # noqa: E402, F401  (workers keep their database connections)
+# Workers keep their database connections; a warning for an email worker on prefork.
+from core import worker_db, worker_pool_check  # noqa: E402, F401
 
 
 @task_prerun.connect

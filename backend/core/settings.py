@@ -431,6 +431,10 @@ EMAIL_RETRY_MAX_RETRIES = env.int("EMAIL_RETRY_MAX_RETRIES", default=10)
 # in Redis (apps/mailing/rate_limit.py); 0 is no limit. Set it a little under the
 # provider's limit. A 429 from the provider pauses every sender for its Retry-After.
 EMAIL_RATE_LIMIT = env.float("EMAIL_RATE_LIMIT", default=0)
+if EMAIL_RATE_LIMIT < 0:
+    raise environ.ImproperlyConfigured(
+        f"EMAIL_RATE_LIMIT is {EMAIL_RATE_LIMIT}: sends per second, above 0, or 0 for no limit"
+    )
 
 # A send whose outcome is unknown (a timeout after the request went out, a worker
 # killed mid-call) waits this long for the provider's tracking event before it is sent

@@ -195,3 +195,23 @@ def test_the_settings_refuse_a_language_code_they_do_not_offer():
 
     assert done.returncode != 0
     assert "LANGUAGE_CODE must be one of en, ru, not 'de'" in done.stderr
+
+
+def test_connections_are_kept_however_the_process_is_started(prod_model):
+    """A worker run by hand (`celery -A core worker`), runserver and gunicorn read the
+    same settings: kept connections by default, in development and in production with
+    the env file's line left empty, and 0 still closes them."""
+    for env in (clean_env(), container_env(prod_model, "web", DATABASE_CONN_MAX_AGE="")):
+        assert setting_values("DATABASES", env=env)["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
+    closed = setting_values("DATABASES", env=clean_env(DATABASE_CONN_MAX_AGE="0"))
+    assert closed["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
+
+
+def test_the_send_rate_is_off_by_default_and_refuses_a_negative_one():
+    assert setting_values("EMAIL_RATE_LIMIT") == {"EMAIL_RATE_LIMIT": 0}
+    assert setting_values("EMAIL_RATE_LIMIT", env=clean_env(EMAIL_RATE_LIMIT="2.5")) == {
+        "EMAIL_RATE_LIMIT": 2.5
+    }
+    refused = manage("check", env=clean_env(EMAIL_RATE_LIMIT="-1"))
+    assert refused.returncode != 0
+    assert "EMAIL_RATE_LIMIT is -1.0" in refused.stderr

@@ -50,26 +50,29 @@ def postgres_restart(run: "Run", after: float = 1 / 3) -> None:
     run.note("PostgreSQL is back")
 
 
-def _sending_child(run: "Run") -> int | None:
-    """The email worker's pool child whose request the provider is holding, if any."""
-    children = run.stack.email_worker.children()
+def _sending_process(run: "Run") -> int | None:
+    """The email worker's process whose request the provider is holding, if any: the
+    worker itself in its threads pool, a pool child in a prefork one."""
+    worker = run.stack.email_worker
+    processes = [worker.pid, *worker.children()]
     for request in run.stack.provider.in_flight():
         if request.client and request.reply.delay:
-            pid = socket_owner(request.client, children)
+            pid = socket_owner(request.client, processes)
             if pid is not None:
                 return pid
     return None
 
 
-def pool_child_kill(run: "Run", after: float = 1 / 4) -> None:
-    """kill -9 the email worker's pool child that is in the middle of a send: the next
-    replies are slowed down to open the window, and the child holding the connection is
-    found through /proc."""
+def sender_kill(run: "Run", after: float = 1 / 4) -> None:
+    """kill -9 the email process that is in the middle of a send: the next replies are
+    slowed down to open the window, and the process holding the connection is found
+    through /proc. With the threads pool that is the whole worker, every send in flight
+    with it; restarted as compose would."""
     run.until(lambda: run.accepted() >= run.share(after), f"{run.share(after)} accepted")
     run.stack.provider.script_more(*[Reply(delay=SLOW_REPLY)] * 4)
-    pid = run.until(lambda: _sending_child(run), "a send in flight from an email pool child")
+    pid = run.until(lambda: _sending_process(run), "a send in flight from an email process")
     os.kill(pid, signal.SIGKILL)
-    run.fault(f"email pool child {pid} kill -9 mid send ({run.accepted()} accepted)")
+    run.fault(f"email process {pid} kill -9 mid send ({run.accepted()} accepted)")
 
 
 def email_worker_kill(run: "Run", after: float = 1 / 3) -> None:
@@ -128,9 +131,9 @@ SCENARIOS = (
     ),
     Scenario("postgres-restart", "PostgreSQL restart -m fast mid run", (postgres_restart,)),
     Scenario(
-        "child-kill",
-        "kill -9 an email pool child mid send, twice",
-        (pool_child_kill, partial(pool_child_kill, after=1 / 2)),
+        "sender-kill",
+        "kill -9 the email process mid send, twice",
+        (sender_kill, partial(sender_kill, after=1 / 2)),
     ),
     Scenario(
         "worker-kill",
@@ -151,13 +154,13 @@ SCENARIOS = (
     ),
     Scenario(
         "all-together",
-        "503 burst, Redis kill -9, pool child kill -9, PostgreSQL restart, late accepts, "
+        "503 burst, Redis kill -9, sender kill -9, PostgreSQL restart, late accepts, "
         "email worker kill -9",
         (
             partial(provider_503_burst, requests=40, after=0.05),
             partial(redis_kill, after=1 / 4),
             pause(1),
-            partial(pool_child_kill, after=0),
+            partial(sender_kill, after=0),
             pause(1),
             partial(postgres_restart, after=0),
             pause(1),

@@ -82,3 +82,35 @@ def test_migrate_service_stops_an_unsafe_deployment_before_migrating(prod_model,
     assert "security.W008" in result.stdout + result.stderr
     assert "Applying" not in result.stdout
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("queue", "pool", "concurrency"), [("email", "threads", "16"), ("reports", "prefork", "2")]
+)
+def test_each_queue_gets_its_pool_and_nothing_the_settings_decide(
+    tmp_path, queue, pool, concurrency
+):
+    """The start script says how the worker runs (pool, size); connection reuse and the
+    rest come from the settings, as they do for `celery -A core worker` run by hand."""
+    fake = tmp_path / "celery"
+    fake.write_text('#!/bin/sh\necho "$@ CONN_MAX_AGE=${DATABASE_CONN_MAX_AGE-unset}"\n')
+    fake.chmod(0o755)
+    env = clean_env(
+        PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}", WORKER_WATCHDOG_INTERVAL="0"
+    )
+    result = subprocess.run(
+        [str(REPO / "ops" / "start" / "worker"), queue],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"--pool {pool} --concurrency {concurrency}" in result.stdout
+    assert "CONN_MAX_AGE=unset" in result.stdout
+    given = {**env, "CELERY_WORKER_POOL": "solo", "CELERY_WORKER_CONCURRENCY": "1"}
+    result = subprocess.run(
+        [str(REPO / "ops" / "start" / "worker"), queue], env=given, capture_output=True, text=True
+    )
+    assert "--pool solo --concurrency 1" in result.stdout

@@ -89,7 +89,7 @@ def test_what_it_cannot_write_goes_django_celery_results_own_way(more):
     assert [when is not None for when in started] == ["date_started" in more] * 2
 
 
-@pytest.mark.parametrize("final", WRITES[1:] + [{"status": "FAILURE", "result": "{}"}])
+@pytest.mark.parametrize("final", [*WRITES[1:], {"status": "FAILURE", "result": "{}"}])
 def test_a_retry_stored_after_its_message_already_ended_leaves_the_end(final):
     """The threads pool runs a retry's message as soon as it is published, possibly to
     the end before the first run stores its RETRY: the outcome stays."""
