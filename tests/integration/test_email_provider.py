@@ -131,6 +131,8 @@ def test_429_is_retried(postmark):
 
 
 def test_timeout_is_retried(postmark):
+    """The worker's threads pool enforces no time limit: a provider that hangs is cut
+    off by ANYMAIL_REQUESTS_TIMEOUT (one second here), and the delivery is sent again."""
     postmark.script(hang())
     delivery = new_delivery("timeout")
 
