@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 ops/scripts/bootstrap.sh
 ops/scripts/ensure-system-packages.sh redis-server:redis-server postgresql:pg_ctlcluster \
   util-linux:unshare
-# gunicorn for the webhook row: the image's build stage (.venv has no gunicorn).
-ops/scripts/build-stage-venv.sh prod var/venvs/prod
+# gunicorn for the webhook row: from .venv, or else from the image's build stage.
+[ -x .venv/bin/gunicorn ] || ops/scripts/build-stage-venv.sh prod var/venvs/prod
 
 exec .venv/bin/python -m tests.bench "$@"

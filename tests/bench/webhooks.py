@@ -3,8 +3,9 @@ Delivery events posted at /anymail/postmark/tracking/ by many clients at once.
 
 `run` (in the harness): seeds deliveries the provider has accepted, starts
 `ops/start/web` with DJANGO_ENV=production and no env file, only the variables the
-production settings insist on (gunicorn comes from var/venvs/prod, the image's build
-stage, which ops/scripts/bench.sh makes), then runs the load in its own process:
+production settings insist on (gunicorn from .venv, or where it has none, from
+var/venvs/prod, the image's build stage, which ops/scripts/bench.sh then makes), then
+runs the load in its own process:
 `python -m tests.bench.webhooks LOAD.json OUT.json`, CONCURRENCY threads, one
 requests session each, one Delivery event per delivery. Every answer must be 2xx and
 every delivery delivered afterwards.
@@ -31,6 +32,7 @@ from tests.faults.stack import (
     PASSED_ON,
     RUN_DB,
     START_DIR,
+    VENV_BIN,
     ProductProcess,
     Stack,
     children_of,
@@ -49,12 +51,23 @@ CONCURRENCY = 32
 HEADERS = {"X-Forwarded-Proto": "https"}
 
 
+def gunicorn_bin() -> Path:
+    """The virtualenv bin directory with gunicorn: .venv's, else the build stage's."""
+    for directory in (VENV_BIN, PROD_VENV_BIN):
+        if (directory / "gunicorn").is_file():
+            return directory
+    raise RuntimeError(
+        "no gunicorn in .venv or var/venvs/prod: ops/scripts/bench.sh makes the latter "
+        "(ops/scripts/build-stage-venv.sh prod var/venvs/prod)"
+    )
+
+
 def production_env(stack: Stack, secret: str) -> dict[str, str]:
     """What production's settings require, and the tracking webhook on; nothing else."""
     env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
     return {
         **env,
-        "PATH": f"{PROD_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PATH": f"{gunicorn_bin()}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "DJANGO_ENV": "production",
         "DJANGO_READ_DOT_ENV_FILE": "False",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -92,11 +105,7 @@ def delivery_events(count: int) -> list[dict]:
 
 
 def run(stack: Stack, count: int, logs_dir: Path) -> dict:
-    if not (PROD_VENV_BIN / "gunicorn").is_file():
-        raise RuntimeError(
-            f"{PROD_VENV_BIN}/gunicorn is missing: ops/scripts/bench.sh builds it "
-            "(ops/scripts/build-stage-venv.sh prod var/venvs/prod)"
-        )
+    gunicorn_bin()  # before anything is seeded
     if not port_free(PORT):
         raise RuntimeError(f"port {PORT} is taken; ops/start/web binds 0.0.0.0:{PORT}")
     product.close()
