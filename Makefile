@@ -19,7 +19,7 @@ faults: ## Fault-injection run: real Redis, PostgreSQL, workers, beat, web (FAUL
 services: ## Run each compose service natively (no Docker) until its health check passes (root)
 	@ops/scripts/compose-run.sh $(ARGS)
 
-bench: ## Benchmark: bare Celery vs the pipeline, report sizes, fan-out (ARGS="--managers 50")
+bench: ## Benchmark: bare Celery vs the pipeline, latency, rate limit, sizing, webhook (ARGS="--managers 50")
 	@ops/scripts/bench.sh $(ARGS)
 
 lint: ## ruff check and ruff format --check, as CI runs them

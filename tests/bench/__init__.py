@@ -7,7 +7,12 @@ Postmark), in one run:
   bare.py        the baseline: a Django-free Celery app, task `a` on one queue calling
                  `b.delay` on another, no result backend
   pipeline.py    chains/s of the baseline and reports/s of the product (monthly fan-out
-                 to the Nth email accepted by the stand-in), workers' memory over a run
+                 to the Nth email accepted by the stand-in): at once or at a latency,
+                 rate-limited over two email workers, workers started by hand, sizing
+  sampling.py    what a pipeline row watches: emails per manager, workers' memory and
+                 database connections every second, commits, the workers' settings
+  webhooks.py    the tracking webhook under gunicorn as in production, posted at by
+                 many clients: requests/s and latency
   reports.py     one manager's report (build and render) at several team sizes: time
                  and queries
   fanout.py      the monthly fan-out alone, in its own process: enqueues/s, peak memory

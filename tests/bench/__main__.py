@@ -1,15 +1,29 @@
 """`python -m tests.bench` (`make bench`): every row, then the table and var/bench/last.json.
 
-  --managers 1000          reports in the throughput row (and chains in the baseline's)
-  --memory-reports 10000   reports in the memory row (workers' RSS at a tenth and at all
-                           of them); 0 skips it
+  --managers 1000          reports in the pipeline rows (and chains in the baseline's):
+                           at an instant stand-in, at --provider-latency, and with the
+                           workers started by hand (`celery -A core worker -Q <queue>`)
+  --provider-latency 0.2   seconds the stand-in Postmark takes to answer in the latency,
+                           rate-limit and sizing rows (a real API: 0.1-0.3 s)
+  --rate-limit 20          the rate-limit row: EMAIL_RATE_LIMIT for every product process,
+                           and the stand-in's limit (a 429 with Retry-After above it)
+  --rate-limit-emails 400  reports in the rate-limit row (two email workers); 0 skips it
+  --sizing 10000           comma list: the pipeline at --provider-latency over that many
+                           managers: wall time, reports/s, workers' RSS (a tenth, the end,
+                           peak), peak database connections; 0 skips (--memory-reports is
+                           the same option, its old name)
+  --webhook-events 4000    Delivery events posted to the tracking webhook (gunicorn, as in
+                           production) by 32 clients at once; 0 skips it
+  --fsync on               PostgreSQL's durability: on (fsync, full_page_writes,
+                           synchronous_commit, as production) or off (as `make faults`)
   --reps 5,50,500 --deals 10,1000,10000
                            team sizes for the one-report rows (every pair)
   --fanout 10000,100000    managers in the fan-out rows
   --keep                   keep the temporary directory (logs and data)
 
 Every process's log is copied to var/bench/logs/. Nothing here asserts a time: the run
-fails (exit 1) only when the product lost or duplicated an email, or broke.
+fails (exit 1) only when the product lost or duplicated an email, or a webhook post was
+not answered 2xx; it breaks (exit 2) when something did not finish at all.
 """
 
 import argparse
@@ -22,7 +36,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench import pipeline, reports
+from tests.bench import pipeline, reports, webhooks
+from tests.bench.pipeline import Setup
 from tests.faults import product
 from tests.faults.stack import BASE_DB, RUN_DB, Stack
 from tests.support.harness import run_in_scratch
@@ -32,17 +47,30 @@ from tests.support.tables import markdown_table, write_json
 OUT_DIR = REPO_DIR / "var" / "bench"
 REPS_PER_TEAM = 2
 DEALS_PER_TEAM = 2
+# Rows whose every email must have arrived exactly once.
+EMAIL_ROWS = ("pipeline", "pipeline_latency", "by_hand", "rate_limit")
+ONE_MACHINE = "one machine runs workers, Redis, PostgreSQL, the stand-in and the harness"
 
 
 def numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def sizes(text: str) -> list[int]:
+    """Like `numbers`, without zeros: `--sizing 0` skips the rows."""
+    return [size for size in numbers(text) if size]
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--managers", type=int, default=1000)
-    parser.add_argument("--memory-reports", type=int, default=10000)
+    parser.add_argument("--provider-latency", type=float, default=0.2)
+    parser.add_argument("--rate-limit", type=int, default=20)
+    parser.add_argument("--rate-limit-emails", type=int, default=400)
+    parser.add_argument("--sizing", "--memory-reports", type=sizes, default=[10000])
+    parser.add_argument("--webhook-events", type=int, default=4000)
+    parser.add_argument("--fsync", choices=("on", "off"), default="on")
     parser.add_argument("--reps", type=numbers, default=[5, 50, 500])
     parser.add_argument("--deals", type=numbers, default=[10, 1000, 10000])
     parser.add_argument("--fanout", type=numbers, default=[10000, 100000])
@@ -65,31 +93,57 @@ def machine() -> dict:
 
 def team_template(stack: Stack, managers: int, reps: int, deals: int) -> str:
     seed = ["-m", "tests.bench.seed", str(managers), str(reps), str(deals)]
-    return stack.template(f"bench_{managers}_{reps}_{deals}", seed)
+    # About a minute for 100,000 managers with two reps and two deals each; room to spare.
+    timeout = 600 + managers * (1 + reps + deals) / 500
+    return stack.template(f"bench_{managers}_{reps}_{deals}", seed, timeout=timeout)
 
 
 def run(stack: Stack, args: argparse.Namespace, logs: Path, results: dict) -> None:
     """Fill `results` row by row, so that an interrupted run still writes what it has."""
     note = lambda message: print(f"  [{pipeline.load()}] {message}", flush=True)  # noqa: E731
+    results["postgres"] = {"fsync": args.fsync}
 
     note(f"bare Celery chain x {args.managers}")
     results["bare"] = pipeline.run_bare(stack, args.managers, logs / "bare")
     results["bare"]["load"] = pipeline.load()
 
-    note(f"pipeline x {args.managers}")
     template = team_template(stack, args.managers, REPS_PER_TEAM, DEALS_PER_TEAM)
-    results["pipeline"] = pipeline.run_product(stack, template, args.managers, logs / "pipeline")
-    results["pipeline"]["load"] = pipeline.load()
-    results["ratio"] = round(results["pipeline"]["per_s"] / results["bare"]["per_s"], 3)
+    latency = args.provider_latency
+    for key, setup, what in (
+        ("pipeline", Setup(), "instant stand-in"),
+        ("pipeline_latency", Setup(latency=latency), f"stand-in at {latency} s"),
+        ("by_hand", Setup(by_hand=True), "workers started by hand"),
+    ):
+        note(f"pipeline x {args.managers}, {what}")
+        results[key] = pipeline.run_product(stack, template, args.managers, logs / key, setup)
+        results[key]["load"] = pipeline.load()
+        if key != "by_hand":
+            results[key]["ratio_to_bare"] = ratio(results[key], results["bare"])
+    results["ratio"] = results["pipeline"]["ratio_to_bare"]  # the figure docs/ quote
+    results["by_hand"]["ratio_to_pipeline"] = ratio(results["by_hand"], results["pipeline"])
 
-    if args.memory_reports:
-        note(f"pipeline x {args.memory_reports}, workers' memory")
-        template = team_template(stack, args.memory_reports, REPS_PER_TEAM, DEALS_PER_TEAM)
-        marks = (args.memory_reports // 10, args.memory_reports)
-        results["memory"] = pipeline.run_product(
-            stack, template, args.memory_reports, logs / "memory", memory_at=marks
+    if args.rate_limit_emails:
+        emails, limit = args.rate_limit_emails, args.rate_limit
+        note(f"pipeline x {emails}, EMAIL_RATE_LIMIT={limit}, two email workers")
+        template = team_template(stack, emails, REPS_PER_TEAM, DEALS_PER_TEAM)
+        setup = Setup(latency=latency, rate_limit=limit, email_replicas=2)
+        results["rate_limit"] = pipeline.run_product(
+            stack, template, emails, logs / "rate-limit", setup
         )
-        results["memory"]["load"] = pipeline.load()
+        results["rate_limit"]["load"] = pipeline.load()
+
+    results["sizing"] = []
+    for size in args.sizing:
+        note(f"pipeline x {size}, stand-in at {latency} s: memory and connections")
+        template = team_template(stack, size, REPS_PER_TEAM, DEALS_PER_TEAM)
+        setup = Setup(latency=latency, watch=True, memory_at=(max(1, size // 10), size))
+        row = pipeline.run_product(stack, template, size, logs / f"sizing-{size}", setup)
+        results["sizing"].append({**row, "load": pipeline.load()})
+
+    if args.webhook_events:
+        note(f"tracking webhook x {args.webhook_events}, gunicorn as in production")
+        results["webhooks"] = webhooks.run(stack, args.webhook_events, logs / "webhooks")
+        results["webhooks"]["load"] = pipeline.load()
 
     note(f"one report at {args.reps} reps x {args.deals} deals")
     product.close()
@@ -113,36 +167,107 @@ def run(stack: Stack, args: argparse.Namespace, logs: Path, results: dict) -> No
         stack.redis.flush()
 
 
+def ratio(row: dict, base: dict) -> float:
+    return round(row["per_s"] / base["per_s"], 3)
+
+
+def emails(row: dict) -> str:
+    return (
+        f"{row['reports']} reports, {row['duplicates']} duplicates, "
+        f"{row['distinct_managers']} managers"
+    )
+
+
+def workers(row: dict) -> str:
+    """'reports 2 prefork, email 16 thread', from the workers' banners."""
+    return ", ".join(
+        f"{name.removeprefix('worker-')} {setting}" for name, setting in row["workers"].items()
+    )
+
+
 def rows(results: dict) -> list[list[str]]:
-    bare, line = results["bare"], results["pipeline"]
-    table = [
-        [
-            "bare Celery chain a -> b (chains/s)",
-            f"{bare['per_s']}",
-            f"{bare['chains']} chains; {bare['cpu_ms_each']} ms CPU each",
-        ],
-        [
-            "pipeline: fan-out -> report -> email -> provider (reports/s)",
-            f"{line['per_s']}",
-            f"ratio {results['ratio']}; {line['reports']} reports, "
-            f"{line['duplicates']} duplicates, {line['distinct_managers']} managers; "
-            f"{line['cpu_ms_each']} ms CPU each",
-        ],
-    ]
-    memory = results.get("memory")
-    if memory:
-        first, last = (memory["worker_rss_mb"][mark] for mark in memory["worker_rss_mb"])
-        marks = list(memory["worker_rss_mb"])
+    """The table, from whatever rows the run got to."""
+    table = []
+    if "postgres" in results:
+        durable = results["postgres"]["fsync"] == "on"
         table.append(
             [
-                f"workers' RSS after {marks[0]} / {marks[1]} reports (MB)",
-                f"{sum(first.values()):.0f} / {sum(last.values()):.0f}",
-                f"reports {first['worker-reports']:.0f} / {last['worker-reports']:.0f}, "
-                f"email {first['worker-email']:.0f} / {last['worker-email']:.0f}; "
-                f"{memory['per_s']} reports/s",
+                "PostgreSQL durability",
+                f"fsync {results['postgres']['fsync']}",
+                "fsync, full_page_writes, synchronous_commit on, as in production"
+                if durable
+                else "fsync and full_page_writes off (--fsync off): commits cheaper than "
+                "in production",
             ]
         )
-    for size in results["reports"]:
+    if bare := results.get("bare"):
+        table.append(
+            [
+                "bare Celery chain a -> b (chains/s)",
+                f"{bare['per_s']}",
+                f"{bare['chains']} chains; {bare['cpu_ms_each']} ms CPU each; no Django, "
+                "no result backend, -c 2",
+            ]
+        )
+    if line := results.get("pipeline"):
+        table.append(
+            [
+                "pipeline: fan-out -> report -> email -> provider (reports/s)",
+                f"{line['per_s']}",
+                f"ratio to bare {line['ratio_to_bare']}; {emails(line)}; "
+                f"{line['cpu_ms_each']} ms CPU, {line['commits_per_report']} commits each; "
+                f"workers {workers(line)}; stand-in answers at once, on loopback; {ONE_MACHINE}",
+            ]
+        )
+    if slow := results.get("pipeline_latency"):
+        table.append(
+            [
+                f"pipeline, stand-in answering in {slow['latency_s']} s (reports/s)",
+                f"{slow['per_s']}",
+                f"ratio to bare {slow['ratio_to_bare']}; {emails(slow)}; "
+                f"{slow['cpu_ms_each']} ms CPU each; workers {workers(slow)}; a fixed "
+                "latency on loopback, no network in between; one machine",
+            ]
+        )
+    if hand := results.get("by_hand"):
+        base = results["pipeline"]
+        table.append(
+            [
+                "pipeline, workers started by hand (reports/s)",
+                f"{hand['per_s']}",
+                f"ratio to the start-script row {hand.get('ratio_to_pipeline')}; {emails(hand)}; "
+                f"{hand['commits_per_report']} commits each (start script "
+                f"{base['commits_per_report']}); `celery -A core worker -Q <queue>` from "
+                f"backend/, no start-script settings: {workers(hand)}; instant stand-in",
+            ]
+        )
+    if rated := results.get("rate_limit"):
+        table.append(
+            [
+                f"pipeline, EMAIL_RATE_LIMIT={rated['rate_limit']}, two email workers (emails/s)",
+                f"{rated['per_s']}",
+                f"busiest second at the stand-in {rated['busiest_second']} requests "
+                f"(limit {rated['rate_limit']}); {rated['too_many']} answered 429 of "
+                f"{rated['requests']}; {emails(rated)}; workers {workers(rated)}; stand-in "
+                f"at {rated['latency_s']} s; both email workers on one machine, each in "
+                "its own UTS namespace (its own host name, as a replica's container)",
+            ]
+        )
+    for size in results.get("sizing", []):
+        table.append(sizing_row(size))
+    if hook := results.get("webhooks"):
+        table.append(
+            [
+                "tracking webhook, gunicorn as in production (requests/s)",
+                f"{hook['per_s']}",
+                f"p50 {hook['p50_ms']} ms, p99 {hook['p99_ms']} ms; {hook['events']} Delivery "
+                f"events, {hook['concurrency']} clients; {hook['not_2xx']} not 2xx, "
+                f"{hook['delivered']} delivered; {hook['gunicorn_workers']} gunicorn workers, "
+                f"{hook['gunicorn_restarts']} restarts; plain HTTP on loopback "
+                "(X-Forwarded-Proto: https, no proxy), the clients on the same cores",
+            ]
+        )
+    for size in results.get("reports", []):
         table.append(
             [
                 f"one report, {size['reps']} reps, {size['deals']} deals (ms)",
@@ -150,7 +275,7 @@ def rows(results: dict) -> list[list[str]]:
                 f"build {size['build_ms']}, render {size['render_ms']}; {size['queries']} queries",
             ]
         )
-    for fan in results["fanout"]:
+    for fan in results.get("fanout", []):
         table.append(
             [
                 f"fan-out, {fan['managers']} managers (enqueues/s)",
@@ -159,6 +284,42 @@ def rows(results: dict) -> list[list[str]]:
             ]
         )
     return table
+
+
+def sizing_row(size: dict) -> list[str]:
+    marks = list(size["worker_rss_mb"])
+    first, last = (size["worker_rss_mb"][mark] for mark in (marks[0], marks[-1]))
+    sampled = size["sampled"]
+    rss = "; ".join(
+        f"{name.removeprefix('worker-')} {first[name]:.0f} / {last[name]:.0f} / "
+        f"{max(sampled['rss_peak_mb'].get(name, 0.0), first[name], last[name]):.0f}"
+        for name in last
+    )
+    by_process = ", ".join(
+        f"{name} {count}" for name, count in sorted(sampled["connections_peak_by_process"].items())
+    )
+    return [
+        f"pipeline x {size['reports']} managers, stand-in at {size['latency_s']} s (reports/s)",
+        f"{size['per_s']}",
+        f"{size['seconds']:.0f} s from the fan-out to the last email; {emails(size)}; "
+        f"RSS MB after {marks[0]} / {marks[-1]} / peak: {rss}; database connections at "
+        f"most {sampled['connections_peak']} ({by_process}); workers {workers(size)}; "
+        "stand-in on loopback, one machine",
+    ]
+
+
+def faults(results: dict) -> list[str]:
+    """Rows where the product lost or duplicated an email, or refused a webhook post."""
+    found = []
+    product_rows = [(key, results.get(key)) for key in EMAIL_ROWS]
+    product_rows += [(f"sizing {row['reports']}", row) for row in results.get("sizing", [])]
+    for name, row in product_rows:
+        if row and (row["duplicates"] or row["distinct_managers"] < row["reports"]):
+            found.append(name)
+    hook = results.get("webhooks")
+    if hook and (hook["not_2xx"] or hook["delivered"] < hook["events"]):
+        found.append("webhooks")
+    return found
 
 
 def main() -> int:
@@ -170,7 +331,8 @@ def main() -> int:
     results: dict = {}
 
     def run_all(root: Path) -> None:
-        with Stack(root, keep_alive=True, shortened=False) as stack:
+        durable = args.fsync == "on"
+        with Stack(root, keep_alive=True, shortened=False, durable=durable) as stack:
             print(f"Stack in {root}; migrating...", flush=True)
             stack.migrate()
             product.setup(stack.product_env())
@@ -189,7 +351,7 @@ def main() -> int:
         "results": results,
     }
     path = write_json(payload, OUT_DIR / "last.json")
-    if results.get("fanout") is not None:
+    if results:
         print()
         print(markdown_table(["measure", "value", "detail"], rows(results)))
     print(
@@ -198,17 +360,11 @@ def main() -> int:
     if error:
         print(f"The run broke: {error}", file=sys.stderr)
         return 2
-    faulty = [
-        name
-        for name in ("pipeline", "memory")
-        if name in results
-        and (
-            results[name]["duplicates"]
-            or results[name]["distinct_managers"] < results[name]["reports"]
-        )
-    ]
+    faulty = faults(results)
     if faulty:
-        print(f"Lost or duplicated emails in: {', '.join(faulty)}", file=sys.stderr)
+        print(
+            f"Lost or duplicated emails, or refused posts, in: {', '.join(faulty)}", file=sys.stderr
+        )
         return 1
     return 0
 

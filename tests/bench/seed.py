@@ -5,11 +5,15 @@ over them and over last month, each with its commission, statuses in turn. Writt
 with bulk_create, not through the services (tests/faults/seed.py does that, one
 manager at a time): 100,000 managers must take seconds, not an hour. The rows are
 the same ones the services write.
+
+`seed_sent_deliveries` (in the caller's process): emails the provider has accepted,
+for the webhook row's events to be about.
 """
 
 import datetime as dt
 import os
 import sys
+import uuid
 from decimal import Decimal
 
 BATCH = 5000
@@ -115,6 +119,39 @@ def _seed_members_and_deals(teams, reps, deals, tag, offset, period, days, statu
         ],
         batch_size=BATCH,
     )
+
+
+def seed_sent_deliveries(count: int, tag: str = "bench") -> list[dict]:
+    """`count` monthly-report deliveries as the email worker leaves them once the
+    provider accepted them (status sent, its message id); return each one's `To`,
+    `Metadata` and message id, what the provider's webhook carries back."""
+    from django.utils import timezone
+
+    from apps.commission.periods import default_period
+    from apps.mailing.models import EmailDelivery
+
+    period, now = str(default_period()), timezone.now()
+    rows = [
+        EmailDelivery(
+            idempotency_key=f"{tag}-report:{n}:{period}",
+            to_email=f"{tag}-m{n}@bench.example.com",
+            subject=f"Commission report {period}",
+            body_text="(the report)",
+            metadata={"manager_id": str(n), "period": period},
+            status=EmailDelivery.Status.SENT,
+            provider="postmark",
+            provider_message_id=str(uuid.uuid4()),
+            attempts=1,
+            next_attempt_at=None,
+            sent_at=now,
+        )
+        for n in range(count)
+    ]
+    EmailDelivery.objects.bulk_create(rows, batch_size=BATCH)
+    return [
+        {"To": row.to_email, "Metadata": row.metadata, "MessageID": row.provider_message_id}
+        for row in rows
+    ]
 
 
 def main() -> None:

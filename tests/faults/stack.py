@@ -3,7 +3,8 @@
 - `Redis`: redis-server with AOF (appendfsync everysec) and noeviction, killable with
   SIGKILL and restartable on the same port and data directory.
 - `Postgres`: a private PostgreSQL cluster (initdb/pg_ctl, run as the `postgres` user
-  when we are root), restartable without touching the machine's own cluster.
+  when we are root), restartable without touching the machine's own cluster; without
+  fsync unless `durable` (the benchmark's default: production's durability).
 - `ProductProcess`: one of the product's processes as production starts it (the
   ops/start scripts; runserver for the webhooks), in its own process group.
 - `Stack`: all of them plus the stand-in Postmark, and cleanup of whatever it started.
@@ -203,9 +204,10 @@ class Redis:
 class Postgres:
     """A private cluster: its own data directory and port, restartable at will."""
 
-    def __init__(self, workdir: Path, port: int):
+    def __init__(self, workdir: Path, port: int, *, durable: bool = False):
         self.dir = workdir
         self.data = workdir / "data"
+        self.durable = durable
         self.port = port
         self.log_path = workdir / "postgres.log"
         self.tool_log_path = workdir.parent / "pg_ctl.log"
@@ -255,10 +257,14 @@ class Postgres:
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{sockets}'\n"
                 "max_connections = 200\n"
-                # Nothing here must survive a crash of the machine; a restart is clean.
-                "fsync = off\n"
-                "full_page_writes = off\n"
             )
+            if self.durable:
+                # Production's settings (PostgreSQL's defaults), said outright: every
+                # commit waits for its WAL flush, as the product's commits do there.
+                conf.write("fsync = on\nfull_page_writes = on\nsynchronous_commit = on\n")
+            else:
+                # Nothing here must survive a crash of the machine; a restart is clean.
+                conf.write("fsync = off\nfull_page_writes = off\n")
 
     def start(self) -> None:
         self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log_path), "-w")
@@ -295,15 +301,23 @@ class Postgres:
 class ProductProcess:
     """One of the product's processes, in its own process group, logging to a file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path = REPO_DIR,
+    ):
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.cwd = cwd
         # Set when this harness stops or kills it: its supervisor then leaves it down.
         self.stopped = False
         self.process = subprocess.Popen(
             argv,
-            cwd=REPO_DIR,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_path.open("w"),
@@ -350,19 +364,28 @@ class Stack:
     """Redis, PostgreSQL and the stand-in provider for the whole run; the product's
     processes for one scenario at a time. Leaves nothing behind when the block ends."""
 
-    def __init__(self, root: Path, *, keep_alive: bool = False, shortened: bool = True):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        keep_alive: bool = False,
+        shortened: bool = True,
+        durable: bool = False,
+    ):
         self.root = root
         self.keep_alive = keep_alive
         # False: the product's own defaults throughout (the benchmark), not SHORTENED's.
         self.shortened = SHORTENED if shortened else {}
         self.redis = Redis(root / "redis", free_port())
-        self.postgres = Postgres(root / "postgres", free_port())
+        self.postgres = Postgres(root / "postgres", free_port(), durable=durable)
         self.web_port = free_port()
         self.secret = f"faults:{secrets.token_urlsafe(18)}"
         self.provider: FakePostmark | None = None
         self.processes: dict[str, ProductProcess] = {}
         self.logs_dir = root
         self.tracking = True
+        # Set by start_product: more environment for every product process it starts.
+        self.extra_env: dict[str, str] = {}
         self._email_workers = 0
         self._templates: dict[str, str] = {}
         self._restarts: dict[str, int] = {}
@@ -421,7 +444,9 @@ class Stack:
             **self.shortened,
         }
 
-    def python(self, args: list[str], env: dict[str, str], log_name: str) -> None:
+    def python(
+        self, args: list[str], env: dict[str, str], log_name: str, timeout: float = 600
+    ) -> None:
         log_path = self.root / log_name
         with log_path.open("w") as log:
             result = subprocess.run(
@@ -430,7 +455,7 @@ class Stack:
                 env={**env, "PYTHONPATH": f"{BACKEND_DIR}{os.pathsep}{REPO_DIR}"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                timeout=600,
+                timeout=timeout,
                 check=False,
             )
         if result.returncode != 0:
@@ -448,26 +473,38 @@ class Stack:
         """A database with `managers` managers seeded (made once per size)."""
         return self.template(f"faults_seed_{managers}", ["-m", "tests.faults.seed", str(managers)])
 
-    def template(self, name: str, seed: list[str]) -> str:
+    def template(self, name: str, seed: list[str], timeout: float = 600) -> str:
         """Database `name`: the migrated base with `python *seed` run on it (made once)."""
         if name not in self._templates:
             self.postgres.copy(BASE_DB, name)
-            self.python(seed, self.product_env(database=name), f"seed-{name}.log")
+            env = self.product_env(database=name)
+            self.python(seed, env, f"seed-{name}.log", timeout=timeout)
             self._templates[name] = name
         return self._templates[name]
 
     # -- the product's processes, one scenario at a time -------------------------------
 
-    def start_product(self, logs_dir: Path, *, tracking: bool) -> None:
+    def start_product(
+        self,
+        logs_dir: Path,
+        *,
+        tracking: bool,
+        extra_env: dict[str, str] | None = None,
+        workers: bool = True,
+    ) -> None:
+        """Web, beat and (unless `workers` is off: the caller starts its own) both
+        workers; `extra_env` goes to every one of them, restarts included."""
         self.logs_dir = logs_dir
         self.tracking = tracking
+        self.extra_env = dict(extra_env or {})
         self.provider.tracking_url = self.tracking_url if tracking else ""
         manage = [str(VENV_BIN / "python"), str(BACKEND_DIR / "manage.py")]
         self.start_process(
             "web", [*manage, "runserver", "--noreload", f"127.0.0.1:{self.web_port}"]
         )
-        self.start_process("worker-reports", [str(START_DIR / "worker"), "reports"])
-        self.start_email_worker()
+        if workers:
+            self.start_process("worker-reports", [str(START_DIR / "worker"), "reports"])
+            self.start_email_worker()
         self.start_process("beat", [str(START_DIR / "beat")])
         self._stop_supervising = threading.Event()
         threading.Thread(
@@ -482,7 +519,7 @@ class Stack:
                 if not process.alive() and not process.stopped:
                     self._restarts[name] = self._restarts.get(name, 0) + 1
                     log_name = f"{process.log_path.stem}-restart{self._restarts[name]}"
-                    self.start_process(name, process.argv, log_name)
+                    self.start_process(name, process.argv, log_name, cwd=process.cwd)
 
     def start_process(
         self,
@@ -490,23 +527,32 @@ class Stack:
         argv: list[str],
         log_name: str | None = None,
         extra_env: dict[str, str] | None = None,
+        cwd: Path = REPO_DIR,
     ) -> ProductProcess:
-        env = {**self.product_env(tracking=self.tracking), **(extra_env or {})}
+        env = {**self.product_env(tracking=self.tracking), **self.extra_env, **(extra_env or {})}
         log_path = self.logs_dir / f"{log_name or name}.log"
-        self.processes[name] = ProductProcess(name, argv, env, log_path)
+        self.processes[name] = ProductProcess(name, argv, env, log_path, cwd)
         return self.processes[name]
 
     @property
     def email_worker(self) -> ProductProcess:
         return self.processes["worker-email"]
 
-    def start_email_worker(self) -> ProductProcess:
-        """`ops/start/worker email`; each start logs to its own file."""
+    def start_email_worker(self, hostname: str = "") -> ProductProcess:
+        """`ops/start/worker email`; each start logs to its own file.
+
+        With `hostname`, another replica beside the first: its own UTS namespace with
+        that host name, as its own container has, so that its node is email@<hostname>
+        (the script names nodes after the host) and its watchdog pings that node. Root
+        only (unshare)."""
+        argv = [str(START_DIR / "worker"), "email"]
+        if hostname:
+            shell = 'hostname "$0" && exec "$@"'
+            argv = ["unshare", "--uts", "--", "sh", "-c", shell, hostname, *argv]
+            return self.start_process(f"worker-email@{hostname}", argv)
         self._email_workers += 1
         suffix = "" if self._email_workers == 1 else f"-{self._email_workers}"
-        return self.start_process(
-            "worker-email", [str(START_DIR / "worker"), "email"], f"worker-email{suffix}"
-        )
+        return self.start_process("worker-email", argv, f"worker-email{suffix}")
 
     def wait_ready(self, queues: tuple[str, ...] = ("reports", "email"), timeout=90) -> None:
         """The web server answers /healthz and a worker for each queue answers ping."""
@@ -529,6 +575,7 @@ class Stack:
         for process in self.processes.values():
             process.stop()
         self.processes.clear()
+        self.extra_env = {}
         self._email_workers = 0
 
     def log_tails(self, lines: int = 30) -> str:
