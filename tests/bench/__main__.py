@@ -13,9 +13,13 @@
                            peak), peak database connections; 0 skips (--memory-reports is
                            the same option, its old name)
   --webhook-events 4000    Delivery events posted to the tracking webhook (gunicorn, as in
-                           production) by 32 clients at once; 0 skips it
-  --fsync on               PostgreSQL's durability: on (fsync, full_page_writes,
-                           synchronous_commit, as production) or off (as `make faults`)
+                           production) by 32 clients at once, with the product's default
+                           and with DATABASE_CONN_MAX_AGE=0; 0 skips both
+  --fsync off              PostgreSQL's durability: off (as `make faults`, and as every
+                           earlier measurement) or on (fsync, full_page_writes,
+                           synchronous_commit, as production)
+  --email-concurrency N    the email workers' CELERY_WORKER_CONCURRENCY (default: their
+                           start script's, 16 threads)
   --reps 5,50,500 --deals 10,1000,10000
                            team sizes for the one-report rows (every pair)
   --fanout 10000,100000    managers in the fan-out rows
@@ -70,7 +74,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rate-limit-emails", type=int, default=400)
     parser.add_argument("--sizing", "--memory-reports", type=sizes, default=[10000])
     parser.add_argument("--webhook-events", type=int, default=4000)
-    parser.add_argument("--fsync", choices=("on", "off"), default="on")
+    parser.add_argument("--fsync", choices=("on", "off"), default="off")
+    parser.add_argument("--email-concurrency", type=int, default=0)
     parser.add_argument("--reps", type=numbers, default=[5, 50, 500])
     parser.add_argument("--deals", type=numbers, default=[10, 1000, 10000])
     parser.add_argument("--fanout", type=numbers, default=[10000, 100000])
@@ -144,6 +149,11 @@ def run(stack: Stack, args: argparse.Namespace, logs: Path, results: dict) -> No
         note(f"tracking webhook x {args.webhook_events}, gunicorn as in production")
         results["webhooks"] = webhooks.run(stack, args.webhook_events, logs / "webhooks")
         results["webhooks"]["load"] = pipeline.load()
+        note(f"tracking webhook x {args.webhook_events}, DATABASE_CONN_MAX_AGE=0 (before)")
+        results["webhooks_closing"] = webhooks.run(
+            stack, args.webhook_events, logs / "webhooks-closing", {"DATABASE_CONN_MAX_AGE": "0"}
+        )
+        results["webhooks_closing"]["load"] = pipeline.load()
 
     note(f"one report at {args.reps} reps x {args.deals} deals")
     product.close()
@@ -255,18 +265,12 @@ def rows(results: dict) -> list[list[str]]:
         )
     for size in results.get("sizing", []):
         table.append(sizing_row(size))
-    if hook := results.get("webhooks"):
-        table.append(
-            [
-                "tracking webhook, gunicorn as in production (requests/s)",
-                f"{hook['per_s']}",
-                f"p50 {hook['p50_ms']} ms, p99 {hook['p99_ms']} ms; {hook['events']} Delivery "
-                f"events, {hook['concurrency']} clients; {hook['not_2xx']} not 2xx, "
-                f"{hook['delivered']} delivered; {hook['gunicorn_workers']} gunicorn workers, "
-                f"{hook['gunicorn_restarts']} restarts; plain HTTP on loopback "
-                "(X-Forwarded-Proto: https, no proxy), the clients on the same cores",
-            ]
-        )
+    for key, label in (
+        ("webhooks", "tracking webhook, gunicorn as in production, no env file"),
+        ("webhooks_closing", "the same with DATABASE_CONN_MAX_AGE=0 (the default before)"),
+    ):
+        if hook := results.get(key):
+            table.append(webhook_row(label, hook, results.get("webhooks")))
     for size in results.get("reports", []):
         table.append(
             [
@@ -284,6 +288,21 @@ def rows(results: dict) -> list[list[str]]:
             ]
         )
     return table
+
+
+def webhook_row(label: str, hook: dict, default: dict | None) -> list[str]:
+    ratio = ""
+    if default and hook is not default:
+        ratio = f"the default row is {default['per_s'] / hook['per_s']:.2f}x this; "
+    return [
+        f"{label} (requests/s)",
+        f"{hook['per_s']}",
+        f"{ratio}p50 {hook['p50_ms']} ms, p99 {hook['p99_ms']} ms; {hook['events']} Delivery "
+        f"events, {hook['concurrency']} clients; {hook['not_2xx']} not 2xx, "
+        f"{hook['delivered']} delivered; {hook['gunicorn_workers']} gunicorn workers, "
+        f"{hook['gunicorn_restarts']} restarts; plain HTTP on loopback "
+        "(X-Forwarded-Proto: https, no proxy), the clients on the same cores",
+    ]
 
 
 def sizing_row(size: dict) -> list[str]:
@@ -316,9 +335,10 @@ def faults(results: dict) -> list[str]:
     for name, row in product_rows:
         if row and (row["duplicates"] or row["distinct_managers"] < row["reports"]):
             found.append(name)
-    hook = results.get("webhooks")
-    if hook and (hook["not_2xx"] or hook["delivered"] < hook["events"]):
-        found.append("webhooks")
+    for key in ("webhooks", "webhooks_closing"):
+        hook = results.get(key)
+        if hook and (hook["not_2xx"] or hook["delivered"] < hook["events"]):
+            found.append(key)
     return found
 
 
@@ -333,6 +353,8 @@ def main() -> int:
     def run_all(root: Path) -> None:
         durable = args.fsync == "on"
         with Stack(root, keep_alive=True, shortened=False, durable=durable) as stack:
+            if args.email_concurrency:
+                stack.email_env = {"CELERY_WORKER_CONCURRENCY": str(args.email_concurrency)}
             print(f"Stack in {root}; migrating...", flush=True)
             stack.migrate()
             product.setup(stack.product_env())

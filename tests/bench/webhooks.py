@@ -104,7 +104,8 @@ def delivery_events(count: int) -> list[dict]:
     return events
 
 
-def run(stack: Stack, count: int, logs_dir: Path) -> dict:
+def run(stack: Stack, count: int, logs_dir: Path, extra_env: dict[str, str] | None = None) -> dict:
+    """`count` events through gunicorn; `extra_env` on top of production's variables."""
     gunicorn_bin()  # before anything is seeded
     if not port_free(PORT):
         raise RuntimeError(f"port {PORT} is taken; ops/start/web binds 0.0.0.0:{PORT}")
@@ -114,7 +115,7 @@ def run(stack: Stack, count: int, logs_dir: Path) -> dict:
     events = delivery_events(count)
     product.close()
     user, password = "postmark", secrets.token_urlsafe(24)
-    env = production_env(stack, f"{user}:{password}")
+    env = {**production_env(stack, f"{user}:{password}"), **(extra_env or {})}
     web = ProductProcess("web", [str(START_DIR / "web")], env, logs_dir / "web-gunicorn.log")
     stack.processes["web"] = web  # stop_product stops it, whatever happens
     load_path, out_path = stack.root / "webhook-load.json", stack.root / "webhook-out.json"

@@ -386,6 +386,8 @@ class Stack:
         self.tracking = True
         # Set by start_product: more environment for every product process it starts.
         self.extra_env: dict[str, str] = {}
+        # For the email workers only, on top (the bench's --email-concurrency).
+        self.email_env: dict[str, str] = {}
         self._email_workers = 0
         self._templates: dict[str, str] = {}
         self._restarts: dict[str, int] = {}
@@ -549,10 +551,12 @@ class Stack:
         if hostname:
             shell = 'hostname "$0" && exec "$@"'
             argv = ["unshare", "--uts", "--", "sh", "-c", shell, hostname, *argv]
-            return self.start_process(f"worker-email@{hostname}", argv)
+            return self.start_process(f"worker-email@{hostname}", argv, extra_env=self.email_env)
         self._email_workers += 1
         suffix = "" if self._email_workers == 1 else f"-{self._email_workers}"
-        return self.start_process("worker-email", argv, f"worker-email{suffix}")
+        return self.start_process(
+            "worker-email", argv, f"worker-email{suffix}", extra_env=self.email_env
+        )
 
     def wait_ready(self, queues: tuple[str, ...] = ("reports", "email"), timeout=90) -> None:
         """The web server answers /healthz and a worker for each queue answers ping."""
