@@ -2,7 +2,8 @@
 
   --managers 1000          reports in the pipeline rows (and chains in the baseline's):
                            at an instant stand-in, at --provider-latency, and with the
-                           workers started by hand (`celery -A core worker -Q <queue>`)
+                           workers started by hand (`celery -A core worker -Q reports`,
+                           and `-Q email --pool threads --concurrency 16`)
   --provider-latency 0.2   seconds the stand-in Postmark takes to answer in the latency,
                            rate-limit and sizing rows (a real API: 0.1-0.3 s)
   --rate-limit 20          the rate-limit row: EMAIL_RATE_LIMIT for every product process,
@@ -247,8 +248,9 @@ def rows(results: dict) -> list[list[str]]:
                 f"{hand['per_s']}",
                 f"ratio to the start-script row {hand.get('ratio_to_pipeline')}; {emails(hand)}; "
                 f"{hand['commits_per_report']} commits each (start script "
-                f"{base['commits_per_report']}); `celery -A core worker -Q <queue>` from "
-                f"backend/, no start-script settings: {workers(hand)}; instant stand-in",
+                f"{base['commits_per_report']}); from backend/, no start-script settings: "
+                "`celery -A core worker -Q reports`, `... -Q email --pool threads "
+                f"--concurrency 16`: {workers(hand)}; instant stand-in",
             ]
         )
     if rated := results.get("rate_limit"):

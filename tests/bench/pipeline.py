@@ -183,11 +183,16 @@ def run_product(
     return result
 
 
+# As the README says to start them by hand: the reports worker as Celery's documentation
+# does, the email worker with the pool its startup warning asks for.
+BY_HAND = {"reports": [], "email": ["--pool", "threads", "--concurrency", "16"]}
+
+
 def start_by_hand(stack: Stack) -> None:
-    """Both workers as Celery's documentation starts them, from backend/: no options but
-    the queue, and the product's environment without what ops/start/worker adds."""
-    for queue in ("reports", "email"):
-        argv = [str(VENV_BIN / "celery"), "-A", "core", "worker", "-Q", queue]
+    """Both workers started by hand from backend/, with the product's environment and
+    nothing ops/start/worker adds to it."""
+    for queue, options in BY_HAND.items():
+        argv = [str(VENV_BIN / "celery"), "-A", "core", "worker", "-Q", queue, *options]
         stack.start_process(f"worker-{queue}", argv, cwd=BACKEND_DIR)
 
 
