@@ -481,6 +481,11 @@ class Stack:
             self.postgres.copy(BASE_DB, name)
             env = self.product_env(database=name)
             self.python(seed, env, f"seed-{name}.log", timeout=timeout)
+            # Planner statistics, as a database that grew to this size has them: without,
+            # PostgreSQL plans the report's queries for tables a hundredth the size (a full
+            # scan of the memberships per report at 100,000 managers).
+            with psycopg.connect(self.postgres.url(name), autocommit=True) as connection:
+                connection.execute("ANALYZE")
             self._templates[name] = name
         return self._templates[name]
 
