@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from apps.commission.models import Commission, Deal, Team
@@ -102,6 +103,23 @@ def test_a_deal_closed_when_the_rep_was_in_no_team_is_refused(admin_client, rep)
     assert response.status_code == 200
     assert page_says(response, f"{rep} was in no team on 2023-12-31")
     assert not Deal.objects.exists()
+
+
+def test_a_deal_closing_after_today_is_refused_beside_its_date(admin_client, rep):
+    today = timezone.localdate()
+    tomorrow = today + dt.timedelta(days=1)
+
+    response = add_deal(admin_client, rep, closed_on=tomorrow.isoformat())
+
+    assert response.status_code == 200
+    message = (
+        f"deal ADM-1 closes on {tomorrow}, after today ({today}); record it once it has closed"
+    )
+    assert response.context["adminform"].form.errors["closed_on"] == [message]
+    assert page_says(response, message)
+    assert not Deal.objects.exists()
+    # Today itself is fine.
+    assert add_deal(admin_client, rep, closed_on=today.isoformat()).status_code == 302
 
 
 def test_a_reference_already_recorded_is_refused(admin_client, rep):

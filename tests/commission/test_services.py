@@ -5,6 +5,7 @@ queued, and the report email prepared (the month in progress, long team names)."
 import datetime as dt
 import logging
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -79,6 +80,37 @@ def test_record_deal_refuses_inconsistent_deals(kwargs, message):
     with pytest.raises(CommissionDataError, match=message):
         record_deal(**{**arguments, **kwargs})
     assert not Deal.objects.exists()
+
+
+def test_record_deal_refuses_a_deal_closing_after_today():
+    rep = add_rep(TeamFactory(), joined_on=D(2020, 1, 1))
+
+    record_deal(
+        rep=rep, amount="100", closed_on=D(2025, 9, 7), external_ref="T", today=D(2025, 9, 7)
+    )
+    with pytest.raises(
+        CommissionDataError,
+        match=r"deal F closes on 2025-09-08, after today \(2025-09-07\); record it once",
+    ) as refused:
+        record_deal(
+            rep=rep, amount="100", closed_on=D(2025, 9, 8), external_ref="F", today=D(2025, 9, 7)
+        )
+    assert refused.value.field == "closed_on"
+    assert list(Deal.objects.values_list("external_ref", flat=True)) == ["T"]
+
+
+def test_record_deal_takes_today_in_the_configured_time_zone(settings):
+    rep = add_rep(TeamFactory(), joined_on=D(2020, 1, 1))
+    # 2025-10-01 02:30 in Moscow is still 2025-09-30 in UTC.
+    instant = dt.datetime(2025, 9, 30, 23, 30, tzinfo=dt.UTC)
+    with mock.patch("django.utils.timezone.now", return_value=instant):
+        settings.TIME_ZONE = "UTC"
+        with pytest.raises(CommissionDataError, match="after today"):
+            record_deal(rep=rep, amount="1", closed_on=D(2025, 10, 1), external_ref="UTC")
+        settings.TIME_ZONE = "Europe/Moscow"
+        record_deal(rep=rep, amount="1", closed_on=D(2025, 10, 1), external_ref="MSK")
+
+    assert list(Deal.objects.values_list("external_ref", flat=True)) == ["MSK"]
 
 
 def test_a_deal_is_recorded_once_by_its_external_reference():

@@ -55,6 +55,8 @@ class DealAddForm(forms.ModelForm):
                 record_deal(**self.record_deal_arguments())
                 transaction.set_rollback(True)  # a trial run: the admin writes on save
         except CommissionDataError as error:
+            if error.field in self.fields:  # beside the field at fault, e.g. a future date
+                raise ValidationError({error.field: str(error)}) from error
             raise ValidationError(str(error)) from error
         return cleaned_data
 

@@ -39,7 +39,12 @@ logger = logging.getLogger(__name__)
 
 
 class CommissionDataError(ValueError):
-    """A write that would make the commission data inconsistent."""
+    """A write that would make the commission data inconsistent; `field` names the
+    argument at fault, when one is, so a form can show the error beside it."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @transaction.atomic
@@ -80,11 +85,14 @@ def record_deal(
     external_ref: str,
     currency: str | None = None,
     status: str = Commission.Status.PENDING,
+    today: dt.date | None = None,
 ) -> Deal:
     """Record a closed deal and the commission it earns the rep.
 
     The team and the rate come from the rep's membership on the closing day: the
-    rep's own override when set, the team's rate otherwise.
+    rep's own override when set, the team's rate otherwise. A deal cannot close after
+    `today` (by default today in TIME_ZONE): the month-to-date report would count it
+    before it happened.
     """
     currency = (currency or settings.COMMISSION_CURRENCY).upper()
     if currency != settings.COMMISSION_CURRENCY:
@@ -95,6 +103,13 @@ def record_deal(
     amount = to_money(amount)
     if amount < 0:
         raise CommissionDataError(f"deal {external_ref} has a negative amount: {amount}")
+    today = today or timezone.localdate()
+    if closed_on > today:
+        raise CommissionDataError(
+            f"deal {external_ref} closes on {closed_on}, after today ({today}); "
+            "record it once it has closed",
+            field="closed_on",
+        )
     if Deal.objects.filter(external_ref=external_ref).exists():
         raise CommissionDataError(f"deal {external_ref} is already recorded")
     membership = membership_on(rep, closed_on)

@@ -5,8 +5,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from apps.commission.models import Commission
+from apps.commission.models import Commission, Deal
 from apps.commission.periods import Period
 from apps.commission.report.figures import Figures, build_report
 from apps.commission.report.render import render_csv, render_html, render_text, report_subject
@@ -168,3 +169,90 @@ def test_report_serialises_to_json_safe_data(manager):
     assert data["period"] == "2025-09"
     assert data["totals"]["commission"] == "1.00"
     assert data["teams"][0]["lines"][0]["figures"]["sales"] == "10.00"
+
+
+def test_the_month_in_progress_counts_deals_up_to_its_as_of_day(manager, monkeypatch):
+    """A month-to-date report runs to today: a deal closed that day counts, one dated
+    later (written before record_deal refused future dates) only once its day has come,
+    in the month's figures, the year to date and what awaits approval alike. The
+    previous month is compared whole, as the report says."""
+    team = TeamFactory(name="North", manager=manager, commission_rate=Decimal("10"))
+    ann = add_rep(team, first_name="Ann", last_name="Lee")
+    add_rep(team, joined_on=D(2025, 9, 20), first_name="Not", last_name="Yet")
+    deals = [
+        ("2025-08-20", "3000", Commission.Status.PAID),  # the previous month
+        ("2025-09-01", "1000", Commission.Status.APPROVED),
+        ("2025-09-07", "200", Commission.Status.PENDING),  # the as-of day: counts
+        ("2025-09-08", "400", Commission.Status.PENDING),  # the day after: not yet
+        ("2025-09-30", "800", Commission.Status.APPROVED),
+    ]
+    for day, amount, status in deals:
+        # As the data was before: a closing date after the day it was recorded.
+        record_deal(
+            rep=ann,
+            amount=amount,
+            closed_on=D.fromisoformat(day),
+            external_ref=day,
+            status=status,
+            today=D(2025, 12, 31),
+        )
+
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: D(2025, 9, 7))
+    to_date = build_report(manager, SEPT)
+
+    assert to_date.as_of == D(2025, 9, 7)
+    (line,) = to_date.teams[0].lines  # Not Yet joins after the as-of day
+    assert line.figures == Figures(
+        deals=2,
+        sales=Decimal("1200.00"),
+        commission=Decimal("120.00"),
+        pending=Decimal("20.00"),
+        approved=Decimal("100.00"),
+    )
+    assert (line.context.previous, line.context.change) == (Decimal("300.00"), Decimal("-180.00"))
+    assert line.context.year_to_date == Decimal("420.00")
+    assert line.context.awaiting_approval == Decimal("20.00")
+    assert (to_date.totals, to_date.context) == (line.figures, line.context)
+    assert "period 2025-09-01 to 2025-09-07." in render_text(to_date)
+
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: D(2025, 10, 1))
+    final = build_report(manager, SEPT)
+
+    assert final.as_of is None
+    assert set(lines_by_name(final.teams[0])) == {"Ann Lee", "Not Yet"}
+    assert final.totals == Figures(
+        deals=4,
+        sales=Decimal("2400.00"),
+        commission=Decimal("240.00"),
+        pending=Decimal("60.00"),
+        approved=Decimal("180.00"),
+    )
+    assert final.context.year_to_date == Decimal("540.00")
+    assert final.context.awaiting_approval == Decimal("60.00")
+
+
+def test_sums_are_exact_at_the_largest_amount_a_deal_holds(manager):
+    """Eleven deals of 999,999,999,999.99 (the most models.MONEY holds) add up to the
+    cent, on SQLite too, whose float sum said 10,999,999,999,999.90."""
+    largest = "999999999999.99"
+    assert Deal._meta.get_field("amount").max_digits == len(largest) - 1
+    team = TeamFactory(name="Big", manager=manager, commission_rate=Decimal("100"))
+    rep = add_rep(team, first_name="Ann", last_name="Lee")
+    for number in range(11):
+        record_deal(
+            rep=rep, amount=largest, closed_on=D(2025, 9, 1 + number), external_ref=f"B{number}"
+        )
+
+    report = build_report(manager, SEPT)
+
+    exact = Decimal("10999999999999.89")
+    (line,) = report.teams[0].lines
+    assert line.figures == Figures(deals=11, sales=exact, commission=exact, pending=exact)
+    assert report.teams[0].totals == report.totals == line.figures
+    assert line.context.year_to_date == line.context.awaiting_approval == exact
+    assert line.context.change == exact
+    assert (
+        f"2025-09,Big,Ann Lee,11,{exact},{exact},{exact},0.00,0.00,USD,{exact},{exact},{exact}"
+        in render_csv(report).splitlines()
+    )
+    assert "worth 10,999,999,999,999.89 USD." in render_text(report)

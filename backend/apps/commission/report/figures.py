@@ -1,7 +1,6 @@
 """The report's numbers: a few queries whatever the team sizes."""
 
 import datetime as dt
-import decimal
 import functools
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
@@ -45,12 +44,12 @@ class Context(_Summable):
     """The period's commission next to other times, for the same rep or team: the
     previous month, the year so far, and what still waits for approval."""
 
-    # The previous calendar month's commission, and the period's minus it.
+    # The whole previous calendar month's commission, and the period's minus it.
     previous: Decimal = ZERO
     change: Decimal = ZERO
-    # From 1 January of the period's year to the end of the period.
+    # From 1 January of the period's year to the report's last day.
     year_to_date: Decimal = ZERO
-    # Earned up to the end of the period, in any month, and still pending.
+    # Earned up to the report's last day, in any month, and still pending.
     awaiting_approval: Decimal = ZERO
 
 
@@ -131,9 +130,15 @@ def build_report(manager, period: Period) -> Report:
 
     Two queries whatever the team sizes: the teams with their members, and one
     aggregate over the deals and their commissions, the period's and its context's.
+
+    Everything counts up to the report's last day: the month's end, or today for the
+    month in progress, so a deal dated later (recorded before `record_deal` refused
+    future dates) counts once that day has come.
     """
-    teams = _teams_and_members(manager.pk, period)
-    numbers = _numbers(manager.pk, period, teams)
+    as_of = month_to_date(period)
+    until = (as_of or period.last_day) + dt.timedelta(days=1)
+    teams = _teams_and_members(manager.pk, period, until)
+    numbers = _numbers(manager.pk, period, until, teams)
     sections = tuple(
         _section(team_id, name, members, numbers) for team_id, (name, members) in teams.items()
     )
@@ -146,15 +151,16 @@ def build_report(manager, period: Period) -> Report:
         teams=sections,
         totals=sum((section.totals for section in sections), Figures()),
         context=sum((section.context for section in sections), Context()),
-        as_of=month_to_date(period),
+        as_of=as_of,
     )
 
 
-def _teams_and_members(manager_id: int, period: Period) -> Teams:
-    """The manager's teams by name, each with the reps who were members in the period."""
+def _teams_and_members(manager_id: int, period: Period, until: dt.date) -> Teams:
+    """The manager's teams by name, each with the reps who were members in the period
+    before `until` (exclusive)."""
     teams: Teams = {}
     sql = _statements(connection.alias).teams_and_members
-    for row in _rows(sql, [period.end, period.start, manager_id]):
+    for row in _rows(sql, [until, period.start, manager_id]):
         _, members = teams.setdefault(row["team_id"], (row["team_name"], {}))
         if row["rep_id"] is not None:
             members[row["rep_id"]] = _display_name(
@@ -163,11 +169,12 @@ def _teams_and_members(manager_id: int, period: Period) -> Teams:
     return teams
 
 
-def _numbers(manager_id: int, period: Period, teams: Teams) -> Numbers:
-    """Each team's reps' figures and context; a rep with deals for a team who is no
-    longer a member of it is added to the team's members."""
+def _numbers(manager_id: int, period: Period, until: dt.date, teams: Teams) -> Numbers:
+    """Each team's reps' figures and context from the deals closed before `until`; a
+    rep with deals for a team who is no longer a member of it is added to the team's
+    members."""
     numbers: Numbers = {}
-    for row in _deal_sums(manager_id, period):
+    for row in _deal_sums(manager_id, period, until):
         if row["team_id"] not in teams:
             continue  # a team the manager was given since the first query
         # A deal counts for the team it was booked to (the rep's team on its closing
@@ -180,16 +187,16 @@ def _numbers(manager_id: int, period: Period, teams: Teams) -> Numbers:
         )
         month = Figures(
             deals=row["month_deals"],
-            **{name: _money(row[f"month_{name}"]) for name in MONEY_FIGURES},
+            **{name: _from_cents(row[f"month_{name}"]) for name in MONEY_FIGURES},
         )
-        previous = _money(row["previous"])
+        previous = _from_cents(row["previous"])
         numbers[row["team_id"], row["rep_id"]] = (
             month,
             Context(
                 previous=previous,
                 change=month.commission - previous,
-                year_to_date=_money(row["year_to_date"]),
-                awaiting_approval=_money(row["awaiting_approval"]),
+                year_to_date=_from_cents(row["year_to_date"]),
+                awaiting_approval=_from_cents(row["awaiting_approval"]),
             ),
         )
     return numbers
@@ -215,15 +222,9 @@ def _section(team_id: int, name: str, members: dict[int, str], numbers: Numbers)
     )
 
 
-# SQLite sums decimals as floats: read them to 15 significant digits, as Django's own
-# SQLite converter for decimals does, then round to cents.
-_FLOAT_SUM = decimal.Context(prec=15)
-
-
-def _money(value: Decimal | float | None) -> Decimal:
-    if isinstance(value, float):
-        value = _FLOAT_SUM.create_decimal_from_float(value)
-    return to_money(value or ZERO)
+def _from_cents(cents: int | Decimal | None) -> Decimal:
+    """A sum of whole cents (an int on SQLite, a Decimal on PostgreSQL) as money."""
+    return to_money(Decimal(cents or 0).scaleb(-2))
 
 
 # The manager's teams by name, each with the reps who were members at any time in the
@@ -243,24 +244,25 @@ TEAMS_AND_MEMBERS_SQL = """
 """
 
 # Each status's sum for the month is named month_<status>; the names must not shadow
-# the commission table they sum over.
+# the commission table they sum over. Money is summed in whole cents ({deal_cents},
+# {commission_cents}: see _cents).
 DEAL_SUMS_SQL = """
     SELECT d.{d.team} AS team_id, d.{d.rep} AS rep_id,
            u.{u.first_name} AS rep__first_name, u.{u.last_name} AS rep__last_name,
            u.{u.username} AS rep__username,
            COUNT(d.{d.pk}) FILTER (WHERE d.{d.closed_on} >= %s) AS month_deals,
-           SUM(d.{d.amount}) FILTER (WHERE d.{d.closed_on} >= %s) AS month_sales,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s) AS month_commission,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
+           SUM({deal_cents}) FILTER (WHERE d.{d.closed_on} >= %s) AS month_sales,
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s) AS month_commission,
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
              AS month_pending,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
              AS month_approved,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s AND c.{c.status} = %s)
              AS month_paid,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s AND d.{d.closed_on} < %s)
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s AND d.{d.closed_on} < %s)
              AS previous,
-           SUM(c.{c.amount}) FILTER (WHERE d.{d.closed_on} >= %s) AS year_to_date,
-           SUM(c.{c.amount}) FILTER (WHERE c.{c.status} = %s) AS awaiting_approval
+           SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s) AS year_to_date,
+           SUM({commission_cents}) FILTER (WHERE c.{c.status} = %s) AS awaiting_approval
     FROM {d} d
     LEFT OUTER JOIN {c} c ON c.{c.deal} = d.{d.pk}
     INNER JOIN {u} u ON u.{u.pk} = d.{d.rep}
@@ -269,6 +271,15 @@ DEAL_SUMS_SQL = """
       AND (d.{d.closed_on} >= %s OR c.{c.status} = %s)
     GROUP BY d.{d.team}, d.{d.rep}, u.{u.first_name}, u.{u.last_name}, u.{u.username}
 """
+
+
+def _cents(column: str) -> str:
+    """A money column as whole cents, exact on every database. SQLite keeps decimals
+    as floats and SUM over them is a float sum, off by cents past 15 significant
+    digits; one amount (at most 14 digits, models.MONEY) rounds back to its cents
+    exactly, and integers add up exactly (BIGINT: as cents, PostgreSQL's INTEGER ends
+    at 21 million)."""
+    return f"CAST(ROUND({column} * 100) AS BIGINT)"
 
 
 @dataclass(frozen=True)
@@ -286,19 +297,23 @@ def _statements(alias: str) -> _Statements:
         "c": Table(Commission, alias),
         "u": Table(get_user_model(), alias),
     }
+    cents = {
+        "deal_cents": _cents(f"d.{names['d'].amount}"),
+        "commission_cents": _cents(f"c.{names['c'].amount}"),
+    }
     return _Statements(
         teams_and_members=TEAMS_AND_MEMBERS_SQL.format(**names),
-        deal_sums=DEAL_SUMS_SQL.format(**names),
+        deal_sums=DEAL_SUMS_SQL.format(**names, **cents),
     )
 
 
-def _deal_sums(manager_id: int, period: Period) -> list[dict]:
+def _deal_sums(manager_id: int, period: Period, until: dt.date) -> list[dict]:
     """One row per team and rep: the period's figures and its context, in one query.
 
     The period's and the context's sums come from the same rows with filtered
-    aggregates, so the context costs no query of its own. Rows reach back to the
-    earlier of 1 January and the previous month's start, and further only for
-    commissions still pending.
+    aggregates, so the context costs no query of its own. Rows end before `until` and
+    reach back to the earlier of 1 January and the previous month's start, and further
+    only for commissions still pending.
 
     Written in SQL, the same on PostgreSQL and SQLite (FILTER needs SQLite 3.30):
     built with the ORM, its eleven filtered aggregates take longer to assemble and
@@ -313,7 +328,7 @@ def _deal_sums(manager_id: int, period: Period) -> list[dict]:
         period.year_start,
         Status.PENDING,
         manager_id,
-        period.end,
+        until,
         min(previous.start, period.year_start),
         Status.PENDING,
     ]
