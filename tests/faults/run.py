@@ -158,6 +158,7 @@ def run_scenario(
     stack.redis.flush()
     stack.provider.reset()
     stack.provider.tracking_delay = WEBHOOK_DELAY
+    stack.provider.latency = scenario.provider_latency
     notes = []
     reconcilers = product.speed_up_reconcilers()
     absent = sorted(set(product.RECONCILE_TASKS) - set(reconcilers))
