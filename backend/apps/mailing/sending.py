@@ -153,12 +153,11 @@ def _not_sent_for(delivery: EmailDelivery, exc: Exception, backoff: Backoff) -> 
     busy_for = provider_busy_for(exc)
     if busy_for is None:
         return None
-    # Everyone waits the Retry-After; without one, this delivery waits its usual backoff.
-    # Up to a second more, so that the deliveries refused together do not all come back
-    # in the same instant.
-    rate_limit.pause(busy_for)
-    if not busy_for:
+    if not busy_for:  # no Retry-After: this delivery waits its usual backoff
         return backoff(delivery.attempts) or settings.EMAIL_RETRY_BACKOFF_MAX
+    # Everyone waits the Retry-After, this delivery up to a second more, so that the
+    # deliveries refused together do not all come back in the same instant.
+    rate_limit.pause(busy_for)
     return busy_for + random.uniform(0, 1)  # noqa: S311  (a spread, not a secret)
 
 
