@@ -164,6 +164,9 @@ class CommissionReport(models.Model):
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
     data = models.JSONField(help_text="The report's numbers, Decimals as strings.")
+    attachments = models.JSONField(
+        default=list, blank=True, help_text="[{filename, content, mimetype}] as emailed."
+    )
     generated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

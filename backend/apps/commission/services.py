@@ -31,7 +31,7 @@ from .models import (
 from .money import commission_for, to_money
 from .periods import Period
 from .report.figures import build_report
-from .report.render import render_csv, render_html, render_text, report_subject
+from .report.render import render_html, render_text, report_attachments, report_subject
 from .report.request import report_idempotency_key
 from .selectors import manager_id_chunks, membership_on
 
@@ -152,6 +152,7 @@ def prepare_report_email(
     subject = report_subject(report)
     body_text = render_text(report)
     body_html = render_html(report)
+    attachments = report_attachments(report)
     # The delivery first: it says whether the email has left (then it is returned as
     # it was), which spares every report a query to ask that beforehand.
     delivery, _ = create_delivery(
@@ -160,13 +161,7 @@ def prepare_report_email(
         subject=subject,
         body_text=body_text,
         body_html=body_html,
-        attachments=[
-            {
-                "filename": f"commission-report-{period}.csv",
-                "content": render_csv(report),
-                "mimetype": "text/csv",
-            }
-        ],
+        attachments=attachments,
         metadata={"manager_id": str(manager.pk), "period": str(period)},
     )
     if delivery.has_ended:
@@ -181,6 +176,7 @@ def prepare_report_email(
                 body_text=body_text,
                 body_html=body_html,
                 data=report.as_dict(),
+                attachments=attachments,
             )
         )
     finish_requests(manager.pk, str(period), resend_key, ReportRequest.Status.BUILT, delivery)
@@ -194,7 +190,7 @@ def _store_report(report: CommissionReport) -> CommissionReport:
     upsert.insert(
         report,
         unique=("manager", "period"),
-        update=("subject", "body_text", "body_html", "data", "generated_at"),
+        update=("subject", "body_text", "body_html", "data", "attachments", "generated_at"),
     )
     return report
 

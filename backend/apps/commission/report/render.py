@@ -250,3 +250,14 @@ def render_csv(report: Report) -> str:
                 ]
             )
     return buffer.getvalue()
+
+
+def report_attachments(report: Report) -> list[dict]:
+    """The files the email carries, as EmailDelivery.attachments stores them."""
+    return [
+        {
+            "filename": f"commission-report-{report.period}.csv",
+            "content": render_csv(report),
+            "mimetype": "text/csv",
+        }
+    ]
