@@ -76,15 +76,20 @@ def test_task_forms_the_report_and_emails_the_manager(
     assert "160.00" in ann_line
     assert f"{expected[bob]:,.2f}" in message.body
     total = expected[ann] + expected[bob]
-    assert f"Grand total commission: {total:,.2f} USD on 3 deals" in message.body
+    assert f"Total commission: {total:,.2f} USD\n  on 3 deals" in message.body
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html" and "Ann Lee" in html
-    assert message.attachments[0][0] == "commission-report-2025-09.csv"
+    assert [name for name, _, _ in message.attachments] == [
+        "commission-report-2025-09.csv",
+        "commission-deals-2025-09.csv",
+    ]
 
     delivery = EmailDelivery.objects.get()
     assert delivery.status == EmailDelivery.Status.SENT
     stored = CommissionReport.objects.get(manager=team.manager, period="2025-09")
     assert stored.data["totals"]["commission"] == str(total)
+    assert stored.attachments == delivery.attachments
+    assert stored.body_html == delivery.body_html == html
     assert result.result == {
         "report_id": stored.pk,
         "delivery_id": delivery.pk,

@@ -47,6 +47,13 @@ class Period:
     def previous(self) -> "Period":
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
+    def trailing(self, count: int) -> tuple["Period", ...]:
+        """The `count` months that end with this one, the oldest first."""
+        months = [self]
+        while len(months) < count:
+            months.append(months[-1].previous())
+        return tuple(reversed(months))
+
     @classmethod
     def containing(cls, day: dt.date) -> "Period":
         return cls(day.year, day.month)

@@ -130,6 +130,7 @@ def test_the_context_is_json_safe_in_the_stored_snapshot(manager):
         "change": "-1.00",
         "year_to_date": "1.00",
         "awaiting_approval": "1.00",
+        "awaiting_approval_count": 1,
     }
     assert data["teams"][0]["lines"][0]["context"]["change"] == "-1.00"
     assert data["language"] == "en"

@@ -82,17 +82,22 @@ def test_the_task_emails_a_russian_manager_a_russian_report(
     (message,) = mail.outbox
     assert message.subject == "Отчёт о комиссиях за октябрь 2026: Partners"
     nbsp = "\N{NO-BREAK SPACE}"
-    assert f"Итого комиссия: 1{nbsp}234{nbsp}078,83{nbsp}₽ за 1 сделку" in message.body
+    assert f"Итого комиссия: 1{nbsp}234{nbsp}078,83{nbsp}₽\n  за 1 сделку" in message.body
     assert f"12{nbsp}340{nbsp}788,30" in message.body
     assert "период с 1 октября 2026 по 31 октября 2026." in message.body
     html, _ = message.alternatives[0]
-    assert '<html lang="ru">' in html and "Итого по команде" in html
-    csv_text = message.attachments[0][1]
+    assert '<html lang="ru">' in html and "Комиссия по месяцам" in html
+    (_, csv_text, _), (_, deals_csv, _) = message.attachments
     assert csv_text.splitlines()[0].startswith("Период,Команда,Сотрудник,Сделки,")
     assert "2026-10,Partners,Marco Rossi,1,12340788.30,1234078.83," in csv_text
+    assert deals_csv.splitlines() == [
+        "Сделка,Дата закрытия,Сотрудник,Команда,Сумма,Комиссия,Статус,Валюта",
+        "R1,2026-10-05,Marco Rossi,Partners,12340788.30,1234078.83,pending,RUB",
+    ]
     # Nothing English is left but the names (Partners, Marco Rossi, Olga Smirnova).
     words = {w for part in (message.subject, message.body, html) for w in part.split()}
-    english = {"Commission", "Team", "Manager:", "Grand", "total", "Rep", "Amounts", "Change"}
+    english = {"Commission", "Team", "Manager:", "Total", "total", "Rep", "Amounts", "Change"}
+    english |= {"Up", "Down", "Awaiting", "approval:", "month", "Attached:", "Deals", "Sales"}
     assert not words & english
 
 

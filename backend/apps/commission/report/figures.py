@@ -2,7 +2,7 @@
 
 import datetime as dt
 import functools
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -49,8 +49,9 @@ class Context(_Summable):
     change: Decimal = ZERO
     # From 1 January of the period's year to the report's last day.
     year_to_date: Decimal = ZERO
-    # Earned up to the report's last day, in any month, and still pending.
+    # Earned up to the report's last day, in any month, and still pending; how many.
     awaiting_approval: Decimal = ZERO
+    awaiting_approval_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,40 @@ class RepLine:
 
 
 @dataclass(frozen=True)
+class DealLine:
+    """One deal of the period behind the report's figures."""
+
+    reference: str
+    closed_on: dt.date
+    rep_name: str
+    team_name: str
+    amount: Decimal
+    # The deal's commission; a deal without one (none is recorded so) shows zero.
+    commission: Decimal
+    status: str
+
+
+# The trend's months: the report's month and the eleven before it. The last two are
+# the previous month's and the month's own sums; the query adds the earlier ones.
+TREND_MONTHS = 12
+EARLIER_TREND_MONTHS = TREND_MONTHS - 2
+NO_TREND = (ZERO,) * TREND_MONTHS
+
+
+def _add_trends(*trends: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+    return tuple(sum(amounts, ZERO) for amounts in zip(NO_TREND, *trends, strict=True))
+
+
+@dataclass(frozen=True)
 class TeamSection:
     team_id: int
     name: str
     lines: tuple[RepLine, ...]
     totals: Figures
     context: Context = field(default_factory=Context)
+    # The team's commission month by month (Report.trend_months), the report's month
+    # last: every deal booked to the team, by whichever rep.
+    trend: tuple[Decimal, ...] = NO_TREND
 
 
 @dataclass(frozen=True)
@@ -83,14 +112,23 @@ class Report:
     context: Context = field(default_factory=Context)
     # Set for the month in progress: the figures run to this day and are not final.
     as_of: dt.date | None = None
+    trend: tuple[Decimal, ...] = NO_TREND
+    # The period's deals, by team (as `teams`), rep, day and reference: the attachment
+    # that traces every figure. Not stored with the numbers (as_dict): the email has them.
+    deals: tuple[DealLine, ...] = ()
 
     @property
     def last_day(self) -> dt.date:
         return self.as_of or self.period.last_day
 
+    @property
+    def trend_months(self) -> tuple[Period, ...]:
+        return self.period.trailing(TREND_MONTHS)
+
     def as_dict(self) -> dict:
         """JSON-safe form (Decimals as strings) for storage."""
-        data = asdict(self)
+        data = asdict(replace(self, deals=()))
+        del data["deals"]
         data["period"] = str(self.period)
         data["as_of"] = self.as_of.isoformat() if self.as_of else None
         return _json_safe(data)
@@ -128,8 +166,9 @@ def build_report(manager, period: Period) -> Report:
     any time in it (reps without deals show zeros), or whose deals for the team
     count in its context (the previous month, the year to date, still pending).
 
-    Two queries whatever the team sizes: the teams with their members, and one
-    aggregate over the deals and their commissions, the period's and its context's.
+    Three queries whatever the team sizes: the teams with their members, one
+    aggregate over the deals and their commissions (the period's, its context's and
+    the 12-month trend), and the period's deals themselves.
 
     Everything counts up to the report's last day: the month's end, or today for the
     month in progress, so a deal dated later (recorded before `record_deal` refused
@@ -138,9 +177,10 @@ def build_report(manager, period: Period) -> Report:
     as_of = month_to_date(period)
     until = (as_of or period.last_day) + dt.timedelta(days=1)
     teams = _teams_and_members(manager.pk, period, until)
-    numbers = _numbers(manager.pk, period, until, teams)
+    numbers, trends = _numbers(manager.pk, period, until, teams)
     sections = tuple(
-        _section(team_id, name, members, numbers) for team_id, (name, members) in teams.items()
+        _section(team_id, name, members, numbers, trends.get(team_id, NO_TREND))
+        for team_id, (name, members) in teams.items()
     )
     return Report(
         manager_id=manager.pk,
@@ -152,6 +192,8 @@ def build_report(manager, period: Period) -> Report:
         totals=sum((section.totals for section in sections), Figures()),
         context=sum((section.context for section in sections), Context()),
         as_of=as_of,
+        trend=_add_trends(*(section.trend for section in sections)),
+        deals=_deal_lines(manager.pk, period, until, teams),
     )
 
 
@@ -169,14 +211,25 @@ def _teams_and_members(manager_id: int, period: Period, until: dt.date) -> Teams
     return teams
 
 
-def _numbers(manager_id: int, period: Period, until: dt.date, teams: Teams) -> Numbers:
-    """Each team's reps' figures and context from the deals closed before `until`; a
-    rep with deals for a team who is no longer a member of it is added to the team's
-    members."""
+def _numbers(
+    manager_id: int, period: Period, until: dt.date, teams: Teams
+) -> tuple[Numbers, dict[int, tuple[Decimal, ...]]]:
+    """Each team's reps' figures and context from the deals closed before `until`, and
+    each team's trend; a rep with deals for a team who is no longer a member of it is
+    added to the team's members, unless those deals count in the trend only."""
     numbers: Numbers = {}
+    trends: dict[int, tuple[Decimal, ...]] = {}
     for row in _deal_sums(manager_id, period, until):
         if row["team_id"] not in teams:
             continue  # a team the manager was given since the first query
+        trend = (
+            *(_from_cents(row[f"trend_{month}"]) for month in range(EARLIER_TREND_MONTHS)),
+            _from_cents(row["previous"]),
+            _from_cents(row["month_commission"]),
+        )
+        trends[row["team_id"]] = _add_trends(trends.get(row["team_id"], NO_TREND), trend)
+        if not row["counted"]:
+            continue
         # A deal counts for the team it was booked to (the rep's team on its closing
         # day), so the context of a rep who moved is split between the teams, and a
         # rep who left still shows where their earlier deals count.
@@ -197,13 +250,20 @@ def _numbers(manager_id: int, period: Period, until: dt.date, teams: Teams) -> N
                 change=month.commission - previous,
                 year_to_date=_from_cents(row["year_to_date"]),
                 awaiting_approval=_from_cents(row["awaiting_approval"]),
+                awaiting_approval_count=row["awaiting_approval_count"],
             ),
         )
-    return numbers
+    return numbers, trends
 
 
-def _section(team_id: int, name: str, members: dict[int, str], numbers: Numbers) -> TeamSection:
-    """One team's lines, by rep name, and their totals."""
+def _section(
+    team_id: int,
+    name: str,
+    members: dict[int, str],
+    numbers: Numbers,
+    trend: tuple[Decimal, ...],
+) -> TeamSection:
+    """One team's lines, by rep name, their totals and the team's trend."""
     lines = tuple(
         sorted(
             (
@@ -219,7 +279,47 @@ def _section(team_id: int, name: str, members: dict[int, str], numbers: Numbers)
         lines,
         totals=sum((line.figures for line in lines), Figures()),
         context=sum((line.context for line in lines), Context()),
+        trend=trend,
     )
+
+
+def _deal_lines(
+    manager_id: int, period: Period, until: dt.date, teams: Teams
+) -> tuple[DealLine, ...]:
+    """The period's deals for the manager's teams, in the report's order."""
+    rows = Deal.objects.filter(
+        team__manager_id=manager_id, closed_on__gte=period.start, closed_on__lt=until
+    ).values_list(
+        "team_id",
+        "rep_id",
+        "external_ref",
+        "closed_on",
+        "amount",
+        "commission__amount",
+        "commission__status",
+    )
+    team_order = {team_id: index for index, team_id in enumerate(teams)}
+    lines = []
+    for team_id, rep_id, reference, closed_on, amount, commission, status in rows:
+        if team_id not in teams:
+            continue  # a team the manager was given since the first query
+        team_name, members = teams[team_id]
+        rep_name = members[rep_id]  # _numbers added every rep with a deal in the period
+        lines.append(
+            (
+                (team_order[team_id], rep_name.casefold(), rep_id, closed_on, reference),
+                DealLine(
+                    reference=reference,
+                    closed_on=closed_on,
+                    rep_name=rep_name,
+                    team_name=plain_text(team_name),
+                    amount=to_money(amount),
+                    commission=to_money(commission or ZERO),
+                    status=status or "",
+                ),
+            )
+        )
+    return tuple(line for _, line in sorted(lines, key=lambda item: item[0]))
 
 
 def _from_cents(cents: int | Decimal | None) -> Decimal:
@@ -245,7 +345,9 @@ TEAMS_AND_MEMBERS_SQL = """
 
 # Each status's sum for the month is named month_<status>; the names must not shadow
 # the commission table they sum over. Money is summed in whole cents ({deal_cents},
-# {commission_cents}: see _cents).
+# {commission_cents}: see _cents). `counted`: the rep's deals that count in a figure
+# (the rest count in the team's trend only). {trend}: the trend's earlier months,
+# trend_0 (the oldest) to trend_9; the last two are `previous` and the month's.
 DEAL_SUMS_SQL = """
     SELECT d.{d.team} AS team_id, d.{d.rep} AS rep_id,
            u.{u.first_name} AS rep__first_name, u.{u.last_name} AS rep__last_name,
@@ -262,7 +364,10 @@ DEAL_SUMS_SQL = """
            SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s AND d.{d.closed_on} < %s)
              AS previous,
            SUM({commission_cents}) FILTER (WHERE d.{d.closed_on} >= %s) AS year_to_date,
-           SUM({commission_cents}) FILTER (WHERE c.{c.status} = %s) AS awaiting_approval
+           SUM({commission_cents}) FILTER (WHERE c.{c.status} = %s) AS awaiting_approval,
+           COUNT(c.{c.pk}) FILTER (WHERE c.{c.status} = %s) AS awaiting_approval_count,
+           COUNT(d.{d.pk}) FILTER (WHERE d.{d.closed_on} >= %s OR c.{c.status} = %s) AS counted,
+           {trend}
     FROM {d} d
     LEFT OUTER JOIN {c} c ON c.{c.deal} = d.{d.pk}
     INNER JOIN {u} u ON u.{u.pk} = d.{d.rep}
@@ -301,9 +406,15 @@ def _statements(alias: str) -> _Statements:
         "deal_cents": _cents(f"d.{names['d'].amount}"),
         "commission_cents": _cents(f"c.{names['c'].amount}"),
     }
+    closed_on = f"d.{names['d'].closed_on}"
+    trend = ",\n           ".join(
+        f"SUM({cents['commission_cents']}) FILTER (WHERE {closed_on} >= %s AND "
+        f"{closed_on} < %s) AS trend_{month}"
+        for month in range(EARLIER_TREND_MONTHS)
+    )
     return _Statements(
         teams_and_members=TEAMS_AND_MEMBERS_SQL.format(**names),
-        deal_sums=DEAL_SUMS_SQL.format(**names, **cents),
+        deal_sums=DEAL_SUMS_SQL.format(**names, **cents, trend=trend),
     )
 
 
@@ -312,14 +423,15 @@ def _deal_sums(manager_id: int, period: Period, until: dt.date) -> list[dict]:
 
     The period's and the context's sums come from the same rows with filtered
     aggregates, so the context costs no query of its own. Rows end before `until` and
-    reach back to the earlier of 1 January and the previous month's start, and further
-    only for commissions still pending.
+    reach back to the trend's first month, and further only for commissions still
+    pending.
 
     Written in SQL, the same on PostgreSQL and SQLite (FILTER needs SQLite 3.30):
     built with the ORM, its eleven filtered aggregates take longer to assemble and
     compile, on every report, than the query takes to run.
     """
     month, previous = period.start, period.previous()
+    trend_months = period.trailing(TREND_MONTHS)[:EARLIER_TREND_MONTHS]
     Status = Commission.Status
     params = [
         *(month, month, month),
@@ -327,9 +439,13 @@ def _deal_sums(manager_id: int, period: Period, until: dt.date) -> list[dict]:
         *(previous.start, previous.end),
         period.year_start,
         Status.PENDING,
+        Status.PENDING,
+        min(previous.start, period.year_start),
+        Status.PENDING,
+        *(bound for trend_month in trend_months for bound in (trend_month.start, trend_month.end)),
         manager_id,
         until,
-        min(previous.start, period.year_start),
+        trend_months[0].start,
         Status.PENDING,
     ]
     return _rows(_statements(connection.alias).deal_sums, params)

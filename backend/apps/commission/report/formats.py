@@ -15,6 +15,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import (
     format_currency,
+    format_percent,
     get_decimal_symbol,
     get_group_symbol,
     get_minus_sign_symbol,
@@ -96,3 +97,13 @@ def month_in_subject(period: Period) -> str:
     # LLLL is the month's stand-alone name ('октябрь'), MMMM the one that goes with a day.
     pattern = pgettext("the month in a subject, a Babel pattern", "yyyy-MM")
     return format_date(period.start, pattern, locale=_locale())
+
+
+def month_short(period: Period) -> str:
+    """A month in a chart's label: 'Oct 2026'; ru 'окт. 2026'."""
+    return format_date(period.start, "LLL y", locale=_locale())
+
+
+def percent(value: Decimal) -> str:
+    """A signed share with one decimal: '+32.8%'; ru '+32,8 %'."""
+    return format_percent(value, "+#,##0.0%;-#,##0.0%", locale=_locale())

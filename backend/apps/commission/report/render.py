@@ -4,12 +4,16 @@ the manager's language (report.language, through Django's translation catalogs).
 import csv
 import functools
 import io
+import textwrap
+from dataclasses import dataclass
 
+import css_inline
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from ..money import ZERO
 from . import formats
 from .figures import CONTEXT_FIGURES, MONEY_FIGURES, Context, Figures, Report
 
@@ -26,6 +30,7 @@ def in_report_language(render):
 
 
 def _columns() -> tuple[str, ...]:
+    """The per-rep CSV's columns (and the detail's labels, but for the first)."""
     return (
         _("Rep"),
         _("Deals"),
@@ -40,28 +45,17 @@ def _columns() -> tuple[str, ...]:
     )
 
 
-def _team_columns() -> tuple[str, ...]:
-    return (_("Team"), *_columns()[1:])
-
-
 def _no_reps() -> str:
     return _("(no reps in this team during the period)")
-
-
-def _cells(label: str, figures: Figures, context: Context) -> list[str]:
-    return [
-        label,
-        str(figures.deals),
-        *(formats.amount(getattr(figures, name)) for name in MONEY_FIGURES),
-        formats.change(context.change),
-        formats.amount(context.year_to_date),
-        formats.amount(context.awaiting_approval),
-    ]
 
 
 # The stored subject's column length: a long team name shortens the subject, never
 # stops the report.
 SUBJECT_MAX_LENGTH = 255
+# The plain text's widest line: it reads in a proportional font, on a phone too.
+TEXT_WIDTH = 72
+# The text's trend bars: the largest month is this many blocks.
+TEXT_BAR_WIDTH = 20
 
 
 def _scope(report: Report) -> str:
@@ -84,38 +78,148 @@ def report_subject(report: Report) -> str:
     return subject
 
 
-def _table(rows: list[list[str]], total_rows: int) -> list[str]:
-    """Align columns: text left, numbers right; a rule above the totals."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-
-    def line(row: list[str]) -> str:
-        first = row[0].ljust(widths[0])
-        rest = (cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    body = [line(row) for row in rows]
-    header, data = body[0], body[1:]
-    split = len(data) - total_rows
-    return [header, rule, *data[:split], rule, *data[split:]]
+# WHAT BOTH BODIES SAY
+# ------------------------------------------------------------------------------
+# The text and the HTML say the same, in the same order: the month's answer first
+# (total, change, awaiting approval, each team's total, the trend), then each team's
+# reps, then what the columns mean. Each piece below is one sentence or one figure.
 
 
-def _heading(report: Report) -> list[str]:
-    """The lines above the tables, shared by the text and the HTML."""
+@dataclass(frozen=True)
+class Detail:
+    """A rep's or a total's block: its name, its commission, then label-value pairs."""
+
+    name: str
+    commission: str
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class TrendBar:
+    label: str
+    amount: str
+    # The bar's length, 0 to 100, against the trend's largest month.
+    percent: int
+
+
+def _title(report: Report) -> str:
+    return _("Commission report for %(month)s (%(period)s)%(scope)s") % {
+        "month": formats.month(report.period),
+        "period": str(report.period),
+        "scope": _scope(report),
+    }
+
+
+def _manager_line(report: Report) -> str:
+    return _("Manager: %(name)s") % {"name": report.manager_name}
+
+
+def _amounts_line(report: Report) -> str:
+    return _("Amounts in %(currency)s; period %(start)s to %(end)s.") % {
+        "currency": report.currency,
+        "start": formats.day(report.period.start),
+        "end": formats.day(report.last_day),
+    }
+
+
+def _total_label() -> str:
+    return _("Total commission")
+
+
+def _deals_line(report: Report) -> str:
+    totals = report.totals
+    return ngettext(
+        "on %(deals)s deal worth %(sales)s",
+        "on %(deals)s deals worth %(sales)s",
+        totals.deals,
+    ) % {"deals": totals.deals, "sales": formats.money(totals.sales, report.currency)}
+
+
+def _change_line(report: Report) -> tuple[str, str]:
+    """The change against the previous month in words, with an arrow that says its
+    direction without colour; and its direction ('up', 'down', 'same') for styling."""
+    change, previous = report.context.change, report.context.previous
+    values = {
+        "amount": formats.money(abs(change), report.currency),
+        "share": f" ({formats.percent(change / previous)})" if previous else "",
+        "month": formats.month(report.period.previous()),
+    }
+    if change > 0:
+        return _("▲ Up %(amount)s%(share)s on the previous month (%(month)s)") % values, "up"
+    if change < 0:
+        return _("▼ Down %(amount)s%(share)s on the previous month (%(month)s)") % values, "down"
+    return _("= No change on the previous month (%(month)s)") % values, "same"
+
+
+def _awaiting_line(report: Report) -> str:
+    context = report.context
+    if not context.awaiting_approval_count:
+        return _("Awaiting approval: nothing.")
+    return ngettext(
+        "Awaiting approval: %(amount)s in %(count)s commission.",
+        "Awaiting approval: %(amount)s in %(count)s commissions.",
+        context.awaiting_approval_count,
+    ) % {
+        "amount": formats.money(context.awaiting_approval, report.currency),
+        "count": context.awaiting_approval_count,
+    }
+
+
+def _by_team_heading() -> str:
+    return _("By team")
+
+
+def _team_totals(report: Report) -> list[tuple[str, str]]:
     return [
-        _("Commission report for %(month)s (%(period)s)%(scope)s")
-        % {
-            "month": formats.month(report.period),
-            "period": str(report.period),
-            "scope": _scope(report),
-        },
-        _("Manager: %(name)s") % {"name": report.manager_name},
-        _("Amounts in %(currency)s; period %(start)s to %(end)s.")
-        % {
-            "currency": report.currency,
-            "start": formats.day(report.period.start),
-            "end": formats.day(report.last_day),
-        },
+        (section.name, formats.money(section.totals.commission, report.currency))
+        for section in report.teams
+    ]
+
+
+def _trend_heading() -> str:
+    return _("Commission by month")
+
+
+def _trend(report: Report) -> list[TrendBar]:
+    largest = max((max(amount, ZERO) for amount in report.trend), default=ZERO)
+    return [
+        TrendBar(
+            label=formats.month_short(month),
+            amount=formats.amount(amount),
+            percent=int(max(amount, ZERO) * 100 / largest) if largest else 0,
+        )
+        for month, amount in zip(report.trend_months, report.trend, strict=True)
+    ]
+
+
+def _pairs(figures: Figures, context: Context, deals: bool = True) -> tuple[tuple[str, str], ...]:
+    """The figures beside the commission, by their column names."""
+    labels = dict(zip(("deals", *MONEY_FIGURES, *CONTEXT_FIGURES), _columns()[1:], strict=True))
+    pairs = [(labels["deals"], str(figures.deals))] if deals else []
+    pairs.append((labels["sales"], formats.amount(figures.sales)))
+    pairs.append((labels["change"], formats.change(context.change)))
+    pairs += [(labels[name], formats.amount(getattr(figures, name))) for name in STATUS_FIGURES]
+    pairs.append((labels["year_to_date"], formats.amount(context.year_to_date)))
+    pairs.append((labels["awaiting_approval"], formats.amount(context.awaiting_approval)))
+    return tuple(pairs)
+
+
+# The month's commission by status, in the order a commission moves.
+STATUS_FIGURES = ("pending", "approved", "paid")
+
+
+def _detail(name: str, figures: Figures, context: Context) -> Detail:
+    return Detail(name, formats.amount(figures.commission), _pairs(figures, context))
+
+
+def _team_heading(section) -> str:
+    return _("Team: %(name)s") % {"name": section.name}
+
+
+def _notes(report: Report) -> list[str]:
+    """What the labels mean, and what is attached."""
+    files = attachment_names(report)
+    return [
         _("Change: against the previous month (%(previous)s). Year to date: since %(start)s.")
         % {
             "previous": formats.month(report.period.previous()),
@@ -123,93 +227,146 @@ def _heading(report: Report) -> list[str]:
         },
         _("All pending: commission earned up to %(end)s, not yet approved.")
         % {"end": formats.day(report.last_day)},
+        _("Attached: %(reps)s, one row per rep, and %(deals)s, one row per deal.")
+        % {"reps": files.reps, "deals": files.deals},
     ]
 
 
-def _grand_total(report: Report) -> str:
-    totals = report.totals
-    return ngettext(
-        "Grand total commission: %(commission)s on %(deals)s deal worth %(sales)s.",
-        "Grand total commission: %(commission)s on %(deals)s deals worth %(sales)s.",
-        totals.deals,
-    ) % {
-        "commission": formats.money(totals.commission, report.currency),
-        "deals": totals.deals,
-        "sales": formats.money(totals.sales, report.currency),
-    }
+@dataclass(frozen=True)
+class _Team:
+    heading: str
+    total: str
+    details: tuple[Detail, ...]
+    team_total: Detail | None
 
 
-def _team_heading(section) -> str:
-    return _("Team: %(name)s") % {"name": section.name}
+def _teams(report: Report) -> list[_Team]:
+    return [
+        _Team(
+            heading=_team_heading(section),
+            total=formats.money(section.totals.commission, report.currency),
+            details=tuple(_detail(line.name, line.figures, line.context) for line in section.lines),
+            # A team of one rep: its total is that rep's line.
+            team_total=_detail(_("Team total"), section.totals, section.context)
+            if len(section.lines) > 1
+            else None,
+        )
+        for section in report.teams
+    ]
 
 
-def _all_teams_heading(report: Report) -> str:
-    return _("All teams (%(count)s)") % {"count": len(report.teams)}
+# PLAIN TEXT
+# ------------------------------------------------------------------------------
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """One paragraph in lines of at most TEXT_WIDTH characters."""
+    return textwrap.wrap(
+        text,
+        TEXT_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+
+
+def _flow(items: list[str], indent: str, separator: str = " · ") -> list[str]:
+    """Items side by side while they fit in TEXT_WIDTH; an item is never split, unless
+    it is wider than a line on its own."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(separator) + len(item) <= TEXT_WIDTH:
+            lines[-1] += separator + item
+        else:
+            lines += _wrap(item, indent)
+    return lines
+
+
+def _text_detail(detail: Detail) -> list[str]:
+    return [
+        *_wrap(f"{detail.name}: {detail.commission}"),
+        *_flow([f"{label} {value}" for label, value in detail.pairs], "  "),
+    ]
 
 
 @in_report_language
 def render_text(report: Report) -> str:
-    """The plain-text email body."""
-    out = [*_heading(report), ""]
-    for section in report.teams:
-        out.append(_team_heading(section))
-        if section.lines:
-            rows = [list(_columns())]
-            rows += [_cells(line.name, line.figures, line.context) for line in section.lines]
-            rows.append(_cells(_("Team total"), section.totals, section.context))
-            out += _table(rows, total_rows=1)
-        else:
-            out.append(_no_reps())
-        out.append("")
-    if len(report.teams) > 1:
-        out.append(_all_teams_heading(report))
-        out += _table(_all_teams_rows(report), total_rows=1)
-        out.append("")
-    out.append(_grand_total(report))
+    """The plain-text email body: no line wider than TEXT_WIDTH."""
+    change, _direction = _change_line(report)
+    out = [
+        *_wrap(_title(report)),
+        *_wrap(_manager_line(report)),
+        *_wrap(_amounts_line(report)),
+        "",
+        *_wrap(f"{_total_label()}: {formats.money(report.totals.commission, report.currency)}"),
+        *_wrap(_deals_line(report), "  "),
+        *_wrap(change),
+        *_wrap(_awaiting_line(report)),
+        "",
+        _by_team_heading(),
+        *(line for name, total in _team_totals(report) for line in _wrap(f"{name}: {total}", "- ")),
+        "",
+        _trend_heading(),
+    ]
+    trend = _trend(report)
+    label_width = max(len(bar.label) for bar in trend)
+    amount_width = max(len(bar.amount) for bar in trend)
+    for bar in trend:
+        blocks = "█" * round(bar.percent * TEXT_BAR_WIDTH / 100)
+        out.append(f"{bar.label:<{label_width}}  {bar.amount:>{amount_width}}  {blocks}".rstrip())
+    for team in _teams(report):
+        out += ["", *_wrap(f"{team.heading} ({team.total})"), ""]
+        if not team.details:
+            out += _wrap(_no_reps())
+        for detail in team.details:
+            out += _text_detail(detail)
+        if team.team_total:
+            out += ["", *_text_detail(team.team_total)]
+    out.append("")
+    for note in _notes(report):
+        out += _wrap(note)
     return "\n".join(out) + "\n"
 
 
-def _all_teams_rows(report: Report) -> list[list[str]]:
-    """Each team's totals and the grand total, under a header row."""
-    rows = [list(_team_columns())]
-    rows += [_cells(section.name, section.totals, section.context) for section in report.teams]
-    rows.append(_cells(_("Grand total"), report.totals, report.context))
-    return rows
+# HTML
+# ------------------------------------------------------------------------------
+
+# Inline styles from the one stylesheet (report_email.css, read by the template): email
+# clients drop <style> blocks or rank them below their own. At-rules (dark mode, the
+# narrow screen) cannot be inlined and stay in a <style>. Nothing is fetched.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @in_report_language
 def render_html(report: Report) -> str:
-    """The HTML alternative of the email body."""
-    all_teams_rows = _all_teams_rows(report)
-    return render_to_string(
+    """The HTML alternative of the email body: one column, at most 600 px wide, styles
+    inline, no script and nothing loaded from elsewhere."""
+    change, direction = _change_line(report)
+    html = render_to_string(
         "commission/report_email.html",
         {
             "language": report.language,
             "title": _("Commission report %(month)s")
             % {"month": formats.month_in_subject(report.period)},
-            "heading": _heading(report),
-            "columns": _columns(),
-            "teams": [
-                {
-                    "heading": _team_heading(section),
-                    "rows": [
-                        _cells(line.name, line.figures, line.context) for line in section.lines
-                    ],
-                    "total": _cells(_("Team total"), section.totals, section.context),
-                }
-                for section in report.teams
-            ],
+            "heading": _title(report),
+            "manager": _manager_line(report),
+            "amounts": _amounts_line(report),
+            "total_label": _total_label(),
+            "total": formats.money(report.totals.commission, report.currency),
+            "deals": _deals_line(report),
+            "change": change,
+            "direction": direction,
+            "awaiting": _awaiting_line(report),
+            "by_team": _by_team_heading(),
+            "team_totals": _team_totals(report),
+            "trend_heading": _trend_heading(),
+            "trend": _trend(report),
+            "teams": _teams(report),
             "no_reps": _no_reps(),
-            "team_columns": _team_columns(),
-            # One row per team when there are several (as the text's "All teams"), then
-            # the grand total.
-            "all_teams_heading": _all_teams_heading(report)
-            if len(report.teams) > 1
-            else _("Grand total"),
-            "all_teams": all_teams_rows[1:-1] if len(report.teams) > 1 else [],
-            "grand_total": all_teams_rows[-1],
+            "notes": _notes(report),
         },
     )
+    return _INLINER.inline(html)
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
@@ -252,12 +409,58 @@ def render_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
+@in_report_language
+def render_deals_csv(report: Report) -> str:
+    """One row per deal of the period, the figures' source: as render_csv writes
+    numbers and names, ISO days, and each commission's status as its code (pending,
+    approved, paid) whatever the language, for filters and formulas."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            _("Deal"),
+            _("Closed on"),
+            _("Rep"),
+            _("Team"),
+            _("Amount"),
+            _("Commission"),
+            _("Status"),
+            _("Currency"),
+        ]
+    )
+    for deal in report.deals:
+        writer.writerow(
+            [
+                _csv_text(deal.reference),
+                deal.closed_on.isoformat(),
+                _csv_text(deal.rep_name),
+                _csv_text(deal.team_name),
+                str(deal.amount),
+                str(deal.commission),
+                deal.status,
+                report.currency,
+            ]
+        )
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class AttachmentNames:
+    reps: str
+    deals: str
+
+
+def attachment_names(report: Report) -> AttachmentNames:
+    return AttachmentNames(
+        reps=f"commission-report-{report.period}.csv",
+        deals=f"commission-deals-{report.period}.csv",
+    )
+
+
 def report_attachments(report: Report) -> list[dict]:
     """The files the email carries, as EmailDelivery.attachments stores them."""
+    names = attachment_names(report)
     return [
-        {
-            "filename": f"commission-report-{report.period}.csv",
-            "content": render_csv(report),
-            "mimetype": "text/csv",
-        }
+        {"filename": names.reps, "content": render_csv(report), "mimetype": "text/csv"},
+        {"filename": names.deals, "content": render_deals_csv(report), "mimetype": "text/csv"},
     ]

@@ -47,7 +47,8 @@ REP_NAMES = {
 }
 # The language each demo manager reads; the others get LANGUAGE_CODE.
 MANAGER_LANGUAGES = {"olga": "ru"}
-MONTHS_OF_HISTORY = 4
+# A year and a month: every report of the last month has its whole 12-month trend.
+MONTHS_OF_HISTORY = 13
 # Anna earns more than her team's rate; Ivan moves from SMB to Enterprise North.
 RATE_OVERRIDES = {"anna": Decimal("9.00")}
 MOVER, MOVER_TO = "ivan", "Enterprise North"
