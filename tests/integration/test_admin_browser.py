@@ -4,13 +4,10 @@ adds a deal; and the browser finds nothing its Content-Security-Policy refuses."
 import contextlib
 import datetime as dt
 import re
-import shutil
 from decimal import Decimal
 
 import pytest
 from django_celery_beat.models import CrontabSchedule
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -19,6 +16,7 @@ from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
 from apps.taskops.models import TaskRetry
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.browser import browser_fixture  # noqa: F401  (the `browser` fixture)
 from tests.support.processes import REPO_DIR
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
@@ -26,37 +24,7 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 ARTIFACTS = REPO_DIR / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PASSWORD = "browser-test-password"
-
-
-@pytest.fixture
-def browser():
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("Debian's chromium and chromium-driver are missing; `make test` installs them")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless",
-        "--no-sandbox",  # the suite may run as root (CI does)
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    # The console, where Chromium reports what the Content-Security-Policy refused.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @contextlib.contextmanager
