@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from apps.commission.periods import Period
 from apps.commission.report.figures import build_report
-from apps.commission.report.render import render_csv, render_html, render_text, report_subject
+from apps.commission.report.render import (
+    render_csv,
+    render_deals_csv,
+    render_html,
+    render_text,
+    report_subject,
+)
 from tests.support.processes import REPO_DIR
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +47,7 @@ def renderings(report) -> dict[str, str]:
         "txt": f"Subject: {report_subject(report)}\n\n{render_text(report)}",
         "html": render_html(report),
         "csv": render_csv(report),
+        "deals.csv": render_deals_csv(report),
     }
 
 
