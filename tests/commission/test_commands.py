@@ -73,6 +73,21 @@ def test_seed_demo_is_idempotent_and_prints_the_admin_login():
 
 
 @pytest.mark.django_db
+def test_seed_demo_over_a_demo_seeded_with_less_history_still_runs(monkeypatch):
+    from apps.commission.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "MONTHS_OF_HISTORY", 4)
+    call("seed_demo")
+    monkeypatch.undo()
+
+    again = call("seed_demo")
+
+    assert "Admin login" in again
+    first_joined = TeamMembership.objects.order_by("joined_on").first().joined_on
+    assert not Deal.objects.filter(closed_on__lt=first_joined).exists()
+
+
+@pytest.mark.django_db
 def test_seed_demo_refuses_to_run_in_production(settings):
     settings.IS_PRODUCTION = True
     with pytest.raises(CommandError, match="not in production"):

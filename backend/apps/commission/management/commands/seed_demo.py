@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from apps.commission.models import Commission, Deal, Team, TeamMembership
@@ -125,11 +126,12 @@ class Command(BaseCommand):
         reps = (
             get_user_model()
             .objects.filter(memberships__isnull=False)
-            .distinct()
+            .annotate(joined_on=Min("memberships__joined_on"))
             .order_by("username")
         )
         for rep in reps:
-            day = start
+            # A demo seeded when it had less history keeps its reps' join dates.
+            day = max(start, rep.joined_on)
             number = 0
             while day <= today:
                 day += dt.timedelta(days=rng.randint(3, 9))
