@@ -92,6 +92,8 @@ class Detail:
     name: str
     commission: str
     pairs: tuple[tuple[str, str], ...]
+    # A team's total, after its reps.
+    total: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,10 +194,16 @@ def _trend(report: Report) -> list[TrendBar]:
     ]
 
 
-def _pairs(figures: Figures, context: Context, deals: bool = True) -> tuple[tuple[str, str], ...]:
-    """The figures beside the commission, by their column names."""
-    labels = dict(zip(("deals", *MONEY_FIGURES, *CONTEXT_FIGURES), _columns()[1:], strict=True))
-    pairs = [(labels["deals"], str(figures.deals))] if deals else []
+def _labels() -> dict[str, str]:
+    """Each figure's name in the detail: its column's in the per-rep CSV."""
+    return dict(zip(("deals", *MONEY_FIGURES, *CONTEXT_FIGURES), _columns()[1:], strict=True))
+
+
+def _pairs(
+    figures: Figures, context: Context, labels: dict[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """The figures beside the commission."""
+    pairs = [(labels["deals"], str(figures.deals))]
     pairs.append((labels["sales"], formats.amount(figures.sales)))
     pairs.append((labels["change"], formats.change(context.change)))
     pairs += [(labels[name], formats.amount(getattr(figures, name))) for name in STATUS_FIGURES]
@@ -208,8 +216,8 @@ def _pairs(figures: Figures, context: Context, deals: bool = True) -> tuple[tupl
 STATUS_FIGURES = ("pending", "approved", "paid")
 
 
-def _detail(name: str, figures: Figures, context: Context) -> Detail:
-    return Detail(name, formats.amount(figures.commission), _pairs(figures, context))
+def _detail(name: str, figures: Figures, context: Context, labels: dict[str, str], total=False):
+    return Detail(name, formats.amount(figures.commission), _pairs(figures, context, labels), total)
 
 
 def _team_heading(section) -> str:
@@ -236,23 +244,27 @@ def _notes(report: Report) -> list[str]:
 class _Team:
     heading: str
     total: str
+    # Each rep's, then the team total's (none for a team of one: it is that rep's).
     details: tuple[Detail, ...]
-    team_total: Detail | None
 
 
 def _teams(report: Report) -> list[_Team]:
-    return [
-        _Team(
-            heading=_team_heading(section),
-            total=formats.money(section.totals.commission, report.currency),
-            details=tuple(_detail(line.name, line.figures, line.context) for line in section.lines),
-            # A team of one rep: its total is that rep's line.
-            team_total=_detail(_("Team total"), section.totals, section.context)
-            if len(section.lines) > 1
-            else None,
+    labels = _labels()
+    teams = []
+    for section in report.teams:
+        details = [_detail(line.name, line.figures, line.context, labels) for line in section.lines]
+        if len(details) > 1:
+            details.append(
+                _detail(_("Team total"), section.totals, section.context, labels, total=True)
+            )
+        teams.append(
+            _Team(
+                heading=_team_heading(section),
+                total=formats.money(section.totals.commission, report.currency),
+                details=tuple(details),
+            )
         )
-        for section in report.teams
-    ]
+    return teams
 
 
 # PLAIN TEXT
@@ -319,9 +331,7 @@ def render_text(report: Report) -> str:
         if not team.details:
             out += _wrap(_no_reps())
         for detail in team.details:
-            out += _text_detail(detail)
-        if team.team_total:
-            out += ["", *_text_detail(team.team_total)]
+            out += ["", *_text_detail(detail)] if detail.total else _text_detail(detail)
     out.append("")
     for note in _notes(report):
         out += _wrap(note)
