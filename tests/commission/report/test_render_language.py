@@ -10,10 +10,11 @@ from babel import Locale
 from babel.messages.extract import extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from babel.numbers import parse_pattern
+from babel.numbers import format_currency, parse_pattern
 from django.conf import settings as django_settings
 from django.core import mail
 from django.utils import timezone, translation
+from django.utils.translation import pgettext
 
 from apps.commission import tasks
 from apps.commission.money import to_money
@@ -196,3 +197,12 @@ def test_amounts_read_exactly_as_babel_writes_them_in_every_language(language):
             cents = to_money(value)
             assert formats.amount(value) == plain.apply(cents, locale)
             assert formats.change(value) == (signed if cents else plain).apply(cents, locale)
+            for currency in ("USD", "RUB", "EUR"):
+                expected = format_currency(
+                    cents,
+                    currency,
+                    format=pgettext("amount with currency, a Babel pattern", "#,##0.00 ¤¤"),
+                    locale=locale,
+                    currency_digits=False,
+                )
+                assert formats.money(value, currency) == expected
