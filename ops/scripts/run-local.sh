@@ -51,10 +51,14 @@ manage seed_demo
 # in the email worker's output (without it, a report already sent is not sent again).
 manage send_commission_report --manager maria --resend
 
+# Email: a list, not one delivery's page, which exists only once the reports worker has
+# built it (tests/ops/test_run_local.py opens this URL).
 cat <<INFO
 
   Site:   http://127.0.0.1:${WEB_PORT}/
   Admin:  http://127.0.0.1:${WEB_PORT}/admin/   (admin / commission-demo)
+  Email:  http://127.0.0.1:${WEB_PORT}/admin/mailing/emaildelivery/?to_email=maria%40example.com
+          (maria's emails, newest first: open one to read it as sent)
   Flower: http://127.0.0.1:${FLOWER_PORT}/   (${flower_login})
   Stop with Ctrl-C.
 

@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django_celery_beat.models import CrontabSchedule
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -18,6 +19,7 @@ from apps.taskops.models import TaskRetry
 from tests.factories import TeamFactory, UserFactory, add_rep
 from tests.support.browser import browser_fixture  # noqa: F401  (the `browser` fixture)
 from tests.support.processes import REPO_DIR
+from tests.support.reports import email_the_report
 from tests.support.task_results import wait_for_result
 from tests.support.waiting import wait_for
 
@@ -197,3 +199,49 @@ def test_the_periodic_task_form_still_explains_its_crontab(browser, live_server,
         help_text = browser.find_element(By.CSS_SELECTOR, ".field-crontab .help").text
         assert f"Translation: {crontab.human_readable}" in help_text
         assert csp_violations(browser) == []
+
+
+# What the current frame's own policy refused, read from its document: Chromium runs a
+# sandboxed frame in a process of its own, whose console csp_violations does not see.
+REFUSED_IN_FRAME = """
+return [
+    ...[...document.querySelectorAll("style")].filter((s) => !s.sheet).map((s) => "<style>"),
+    ...[...document.querySelectorAll("[style]")]
+        .filter((e) => e.getAttribute("style").trim() && !e.style.cssText)
+        .map((e) => `style attribute of <${e.localName}>`),
+    ...[...document.images].filter((i) => !i.naturalWidth).map((i) => `image ${i.src}`),
+];
+"""
+
+
+def test_a_view_only_operator_previews_the_report_email_as_sent(
+    browser, live_server, django_user_model
+):
+    """The delivery's page frames the HTML as stored (core/admin_email_preview.py), sandboxed
+    under its own policy; neither the page nor the frame has anything refused."""
+    operator = django_user_model.objects.create_user(
+        "operator", "operator@example.com", PASSWORD, is_staff=True
+    )
+    operator.user_permissions.add(
+        Permission.objects.get(content_type__app_label="mailing", codename="view_emaildelivery")
+    )
+    team = TeamFactory(name="North")
+    add_rep(team, first_name="Rita", last_name="Okonkwo")
+    delivery = email_the_report(team)
+
+    with screenshot_on_failure(browser, "admin-email-preview"):
+        log_in(browser, live_server, f"/admin/mailing/emaildelivery/{delivery.pk}/change/")
+        frame = browser.find_element(By.CSS_SELECTOR, ".field-html_preview iframe")
+        assert frame.get_attribute("sandbox") == ""
+        # Sized by admin/sent_email.css: an unstyled frame is 150 px high.
+        assert frame.size["height"] > 300
+        text = browser.find_element(By.CSS_SELECTOR, "pre.sent-email-text").text
+        assert text.splitlines()[0] == delivery.body_text.splitlines()[0]
+        assert csp_violations(browser) == []
+
+        browser.switch_to.frame(frame)
+        report = browser.find_element(By.TAG_NAME, "body").text
+        assert "North" in report and "Rita Okonkwo" in report
+        assert browser.execute_script("return window.origin") == "null"  # sandboxed
+        assert browser.find_elements(By.CSS_SELECTOR, "[style]")  # so the next check counts
+        assert browser.execute_script(REFUSED_IN_FRAME) == []

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 
 from core.admin_confirm import confirmation_page, confirmed
+from core.admin_email_preview import SentEmailAdmin
 from core.admin_owed import OwedWorkFilter, age
 from core.admin_records import KeptRecordAdmin
 
@@ -288,15 +289,22 @@ class CommissionAdmin(KeptRecordAdmin):
 
 
 @admin.register(CommissionReport)
-class CommissionReportAdmin(KeptRecordAdmin):
-    """Each manager's report as it was emailed: read-only, and never deleted (it is
-    what the email said)."""
+class CommissionReportAdmin(SentEmailAdmin, KeptRecordAdmin):
+    """Each manager's report as it was emailed (SentEmailAdmin shows it so): read-only,
+    and never deleted (it is what the email said)."""
 
     list_display = ["period", "manager", "subject", "generated_at"]
     list_filter = ["period"]
     search_fields = ["manager__username", "manager__email", "subject"]
-    readonly_fields = ["manager", "period", "subject", "body_text", "data", "generated_at"]
-    exclude = ["body_html"]
+    readonly_fields = [
+        "manager",
+        "period",
+        "subject",
+        *SentEmailAdmin.SENT_EMAIL_FIELDS,
+        "data",
+        "generated_at",
+    ]
+    exclude = SentEmailAdmin.SENT_EMAIL_RAW_FIELDS
 
 
 @admin.register(ReportRequest)

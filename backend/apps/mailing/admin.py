@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from core.admin_confirm import confirmation_page, confirmed
+from core.admin_email_preview import SentEmailAdmin
 from core.admin_owed import OwedWorkFilter, age
 from core.admin_records import KeptRecordAdmin
 
@@ -10,10 +11,11 @@ from .selectors import owed_deliveries, stalled_deliveries
 
 
 @admin.register(EmailDelivery)
-class EmailDeliveryAdmin(KeptRecordAdmin):
+class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
     """Every email owed or sent; read-only, and never deleted: the row holds its
     idempotency key, and without it the next request for that email sends a second
-    copy. An owed one an operator wants stopped is cancelled instead."""
+    copy. An owed one an operator wants stopped is cancelled instead. Its page shows the
+    email as it was sent (SentEmailAdmin)."""
 
     list_display = [
         "subject",
@@ -29,13 +31,12 @@ class EmailDeliveryAdmin(KeptRecordAdmin):
     list_filter = [OwedWorkFilter, "status", "created_at", "sent_at"]
     search_fields = ["to_email", "subject", "idempotency_key", "provider_message_id"]
     date_hierarchy = "created_at"
-    exclude = ["body_html"]
+    exclude = SentEmailAdmin.SENT_EMAIL_RAW_FIELDS
     readonly_fields = [
         "idempotency_key",
         "to_email",
         "subject",
-        "body_text",
-        "attachments",
+        *SentEmailAdmin.SENT_EMAIL_FIELDS,
         "metadata",
         "status",
         "provider",
