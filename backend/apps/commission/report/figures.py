@@ -4,6 +4,7 @@ import datetime as dt
 import functools
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -62,9 +63,9 @@ class RepLine:
     context: Context = field(default_factory=Context)
 
 
-@dataclass(frozen=True)
-class DealLine:
-    """One deal of the period behind the report's figures."""
+class DealLine(NamedTuple):
+    """One deal of the period behind the report's figures (a tuple: a report may have
+    tens of thousands, and a frozen dataclass costs several times more to make)."""
 
     reference: str
     closed_on: dt.date

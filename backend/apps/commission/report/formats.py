@@ -119,7 +119,14 @@ def month_in_subject(period: Period) -> str:
 
 def month_short(period: Period) -> str:
     """A month in a chart's label: 'Oct 2026'; ru 'окт. 2026'."""
-    return format_date(period.start, "LLL y", locale=_locale())
+    return _month_short(get_language(), period)
+
+
+@functools.cache
+def _month_short(language: str, period: Period) -> str:
+    # Twelve labels a report, the same for every report of a month: Babel's date
+    # formatting once each.
+    return format_date(period.start, "LLL y", locale=_parsed_locale(language))
 
 
 def percent(value: Decimal) -> str:
