@@ -92,9 +92,13 @@ def test_report_email_goes_out_through_postmark_and_keeps_its_message_id(postmar
     assert sent["Subject"] == f"Commission report {period}: Postmark team"
     assert "Ann Lee" in sent["TextBody"]
     assert "Ann Lee" in sent["HtmlBody"]
-    [attachment] = sent["Attachments"]
-    assert attachment["Name"] == f"commission-report-{period}.csv"
-    assert attachment["ContentType"].startswith("text/csv")
+    assert [item["Name"] for item in sent["Attachments"]] == [
+        f"commission-report-{period}.csv",
+        f"commission-deals-{period}.csv",
+    ]
+    assert all(item["ContentType"].startswith("text/csv") for item in sent["Attachments"])
+    # The HTML leaves with its styles inline: what the admin preview shows is what went.
+    assert sent["HtmlBody"] == delivery.body_html and 'style="' in sent["HtmlBody"]
     assert sent["Metadata"]["delivery_id"] == str(delivery.pk)
     assert sent["Tag"] == "commission-report"
     assert delivery.provider_message_id == request.message_id
