@@ -105,13 +105,15 @@ def test_the_text_opens_with_the_answer_then_the_trend_then_each_rep(two_teams):
         "Amounts in USD; period 2025-09-01 to 2025-09-30.",
     ]
     # 100 + 250.05 + 30 (North) and 45 (South); August: 100 + 70.
-    assert lines[4:8] == [
+    # Year to date: Ann's nine 2025 months and September's, Bob's, Cy's two.
+    assert lines[4:9] == [
         "Total commission: 425.05 USD",
         "  on 4 deals worth 4,700.50 USD",
+        "  Year to date 1,295.05",
         "▲ Up 255.05 USD (+150.0%) on the previous month (August 2025)",
         "Awaiting approval: 365.05 USD in 3 commissions.",
     ]
-    assert lines[9:12] == ["By team", "- North: 380.05 USD", "- South: 45.00 USD"]
+    assert lines[10:13] == ["By team", "- North: 380.05 USD", "- South: 45.00 USD"]
     order = [text.index(part) for part in ("By team", "Commission by month", "Team: North")]
     assert order == sorted(order)
     assert re.search(r"^Sep 2025  425\.05  █{20}$", text, re.MULTILINE)

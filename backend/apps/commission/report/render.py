@@ -1,5 +1,5 @@
-"""How the report reads: the subject, the plain text, the HTML and the CSV, each in
-the manager's language (report.language, through Django's translation catalogs)."""
+"""How the report reads: the subject, the plain text, the HTML and the two CSVs, each
+in the manager's language (report.language, through Django's translation catalogs)."""
 
 import csv
 import functools
@@ -199,6 +199,10 @@ def _labels() -> dict[str, str]:
     return dict(zip(("deals", *MONEY_FIGURES, *CONTEXT_FIGURES), _columns()[1:], strict=True))
 
 
+# The month's commission by status, in the order a commission moves.
+STATUS_FIGURES = ("pending", "approved", "paid")
+
+
 def _pairs(
     figures: Figures, context: Context, labels: dict[str, str]
 ) -> tuple[tuple[str, str], ...]:
@@ -212,8 +216,11 @@ def _pairs(
     return tuple(pairs)
 
 
-# The month's commission by status, in the order a commission moves.
-STATUS_FIGURES = ("pending", "approved", "paid")
+def _summary_pairs(report: Report) -> tuple[tuple[str, str], ...]:
+    """All teams' figures the summary's sentences leave out: the year so far (the
+    month by status is in each team's total, where it does not read as a second
+    "awaiting approval")."""
+    return ((_labels()["year_to_date"], formats.amount(report.context.year_to_date)),)
 
 
 def _detail(name: str, figures: Figures, context: Context, labels: dict[str, str], total=False):
@@ -312,6 +319,7 @@ def render_text(report: Report) -> str:
         "",
         *_wrap(f"{_total_label()}: {formats.money(report.totals.commission, report.currency)}"),
         *_wrap(_deals_line(report), "  "),
+        *_flow([f"{label} {value}" for label, value in _summary_pairs(report)], "  "),
         *_wrap(change),
         *_wrap(_awaiting_line(report)),
         "",
@@ -364,6 +372,7 @@ def render_html(report: Report) -> str:
             "total_label": _total_label(),
             "total": formats.money(report.totals.commission, report.currency),
             "deals": _deals_line(report),
+            "summary_pairs": _summary_pairs(report),
             "change": change,
             "direction": direction,
             "awaiting": _awaiting_line(report),
