@@ -20,9 +20,9 @@ def measure(reps: int, deals: int) -> dict:
     from apps.commission.periods import default_period
     from apps.commission.report.figures import build_report
     from apps.commission.report.render import (
-        render_csv,
         render_html,
         render_text,
+        report_attachments,
         report_subject,
     )
 
@@ -35,7 +35,8 @@ def measure(reps: int, deals: int) -> dict:
             started = time.perf_counter()
             report = build_report(manager, period)
             built = time.perf_counter()
-            report_subject(report), render_text(report), render_html(report), render_csv(report)
+            for render in (report_subject, render_text, render_html, report_attachments):
+                render(report)
             rendered = time.perf_counter()
         if run:
             builds.append(built - started)
