@@ -235,3 +235,18 @@ def test_long_team_names_shorten_the_subject_and_never_stop_the_report():
     assert limit == EmailDelivery._meta.get_field("subject").max_length == 255
     assert len(report.subject) <= limit and len(delivery.subject) <= limit
     assert report.subject.endswith("…")
+
+
+def test_a_report_email_says_whom_it_is_for_which_month_and_which_copy():
+    team = TeamFactory()
+    period = default_period()
+
+    _, original = prepare_report_email(team.manager, period)
+    _, copy = prepare_report_email(team.manager, period, resend_key="abc123")
+
+    assert (original.user, original.period, original.resend_key) == (
+        team.manager,
+        str(period),
+        "",
+    )
+    assert (copy.user, copy.period, copy.resend_key) == (team.manager, str(period), "abc123")

@@ -163,6 +163,9 @@ def prepare_report_email(
         body_html=body_html,
         attachments=attachments,
         metadata={"manager_id": str(manager.pk), "period": str(period)},
+        user=manager,
+        period=str(period),
+        resend_key=resend_key or "",
     )
     if delivery.has_ended:
         # The stored report stays what that email said (or would have said, cancelled).

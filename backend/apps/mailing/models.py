@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -18,6 +19,9 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # An operator ended it (apps.mailing.cancel): nothing sends it again by itself.
     CANCELLED = "cancelled", "Cancelled by an operator"
+    # Not sent: its address is marked undeliverable (UndeliverableAddress). Correcting
+    # the address, or an operator clearing the mark, queues it again.
+    HELD = "held", "Held: the address is undeliverable"
 
 
 class EmailDelivery(models.Model):
@@ -41,6 +45,7 @@ class EmailDelivery(models.Model):
         Status.FAILED: 0,
         # Rank 0: a provider event that shows the message left after all still counts.
         Status.CANCELLED: 0,
+        Status.HELD: 0,
         Status.SENT: 1,
         Status.DEFERRED: 2,
         Status.DELIVERED: 3,
@@ -63,13 +68,30 @@ class EmailDelivery(models.Model):
     OWED = WAITING | {Status.SENDING}
     # What an operator may cancel: whatever the sending task could claim. Not SENDING:
     # that attempt is at the provider now, and its outcome is recorded when it ends.
-    CANCELLABLE = SENDABLE
+    CANCELLABLE = SENDABLE | {Status.HELD}
     # Statuses nothing sends again, not even an operator's retry: it left, or was
     # cancelled. Asking for the same email again sends nothing then.
     ENDED = GONE | {Status.CANCELLED}
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     to_email = models.EmailField()
+    # Whom it is for: an email that has not left goes to their address at the time.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="email_deliveries",
+    )
+    # The month it reports on (YYYY-MM) and, for a copy asked for again, its resend key
+    # ("" for the original): what operators look deliveries up by.
+    period = models.CharField(max_length=7, blank=True, db_index=True)
+    resend_key = models.CharField(max_length=64, blank=True)
+    readdressed = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{old, new, at, by}]: each time it was sent on to the user's new address.",
+    )
     subject = models.CharField(max_length=255)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
@@ -112,7 +134,10 @@ class EmailDelivery(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "email deliveries"
         permissions = [("cancel_delivery", "Can cancel owed email deliveries")]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due"),
+            models.Index(fields=["period", "status"], name="delivery_period_status"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=DeliveryStatus.values),
@@ -132,3 +157,47 @@ class EmailDelivery(models.Model):
     def has_ended(self) -> bool:
         """Whether nothing will send it again: it left, or an operator cancelled it."""
         return self.status in self.ENDED
+
+
+class UndeliverableReason(models.TextChoices):
+    BOUNCED = "bounced", "Hard bounce"
+    COMPLAINED = "complained", "Marked as spam by the recipient"
+    REFUSED = "refused", "Refused by the provider (suppressed or invalid)"
+
+
+class UndeliverableAddress(models.Model):
+    """An address the provider said not to send to again (a hard bounce, a spam
+    complaint, a refusal): emails to it are held until an operator clears the mark or
+    the user's address is corrected. Kept once cleared, as the record of what happened."""
+
+    Reason = UndeliverableReason
+
+    email = models.EmailField(db_index=True, help_text="Lower case.")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.TextField(blank=True, help_text="The provider's own words.")
+    since = models.DateTimeField(default=timezone.now)
+    delivery = models.ForeignKey(
+        EmailDelivery,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The email whose bounce, complaint or refusal marked it.",
+    )
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-since"]
+        verbose_name_plural = "undeliverable addresses"
+        permissions = [("clear_undeliverableaddress", "Can clear undeliverable address marks")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="one_open_mark_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_reason_display().lower()} since {self.since:%Y-%m-%d})"

@@ -22,6 +22,9 @@ def create_delivery(
     body_html: str = "",
     attachments: Iterable[dict] = (),
     metadata: dict | None = None,
+    user=None,
+    period: str = "",
+    resend_key: str = "",
 ) -> tuple[EmailDelivery, bool]:
     """The delivery for this key, created on first call; (delivery, created).
 
@@ -36,7 +39,13 @@ def create_delivery(
         "attachments": list(attachments),
         "metadata": metadata or {},
     }
-    delivery = EmailDelivery(idempotency_key=idempotency_key, **content)
+    delivery = EmailDelivery(
+        idempotency_key=idempotency_key,
+        user=user,
+        period=period,
+        resend_key=resend_key,
+        **content,
+    )
     # One statement, and no savepoint inside the report's transaction: a taken key is
     # no error, so it leaves the transaction usable.
     if upsert.insert(delivery, unique=("idempotency_key",)):

@@ -4,36 +4,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='EmailDelivery',
+            name="EmailDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idempotency_key', models.CharField(max_length=200, unique=True)),
-                ('to_email', models.EmailField(max_length=254)),
-                ('subject', models.CharField(max_length=255)),
-                ('body_text', models.TextField()),
-                ('body_html', models.TextField(blank=True)),
-                ('attachments', models.JSONField(blank=True, default=list, help_text='[{filename, content, mimetype}] with text content.')),
-                ('metadata', models.JSONField(blank=True, default=dict, help_text='Passed to the provider and back in its webhooks.')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('retrying', 'Waiting to retry'), ('sent', 'Sent (accepted by the provider)'), ('delivered', 'Delivered'), ('deferred', 'Deferred by the receiving server'), ('bounced', 'Bounced'), ('complained', 'Marked as spam'), ('rejected', 'Rejected by the provider'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16)),
-                ('provider_message_id', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('sending_since', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("idempotency_key", models.CharField(max_length=200, unique=True)),
+                ("to_email", models.EmailField(max_length=254)),
+                ("subject", models.CharField(max_length=255)),
+                ("body_text", models.TextField()),
+                ("body_html", models.TextField(blank=True)),
+                (
+                    "attachments",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[{filename, content, mimetype}] with text content.",
+                    ),
+                ),
+                (
+                    "metadata",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Passed to the provider and back in its webhooks.",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("retrying", "Waiting to retry"),
+                            ("sent", "Sent (accepted by the provider)"),
+                            ("delivered", "Delivered"),
+                            ("deferred", "Deferred by the receiving server"),
+                            ("bounced", "Bounced"),
+                            ("complained", "Marked as spam"),
+                            ("rejected", "Rejected by the provider"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "provider_message_id",
+                    models.CharField(blank=True, db_index=True, max_length=255),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("sending_since", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'email deliveries',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "email deliveries",
+                "ordering": ["-created_at"],
             },
         ),
     ]

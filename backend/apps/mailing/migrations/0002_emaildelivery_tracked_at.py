@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailing', '0001_initial'),
+        ("mailing", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='emaildelivery',
-            name='tracked_at',
-            field=models.DateTimeField(blank=True, help_text="When the provider's latest recorded event happened.", null=True),
+            model_name="emaildelivery",
+            name="tracked_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the provider's latest recorded event happened.",
+                null=True,
+            ),
         ),
     ]

@@ -11,30 +11,53 @@ def nothing_scheduled_unless_owed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailing', '0002_emaildelivery_tracked_at'),
+        ("mailing", "0002_emaildelivery_tracked_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='emaildelivery',
-            name='next_attempt_at',
-            field=models.DateTimeField(blank=True, default=django.utils.timezone.now, help_text='When the system itself sends it next; empty when nothing is scheduled.', null=True),
+            model_name="emaildelivery",
+            name="next_attempt_at",
+            field=models.DateTimeField(
+                blank=True,
+                default=django.utils.timezone.now,
+                help_text="When the system itself sends it next; empty when nothing is scheduled.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='emaildelivery',
-            name='sending_task_id',
-            field=models.CharField(blank=True, help_text='The task attempt that claimed it last.', max_length=255),
+            model_name="emaildelivery",
+            name="sending_task_id",
+            field=models.CharField(
+                blank=True, help_text="The task attempt that claimed it last.", max_length=255
+            ),
         ),
         migrations.AlterField(
-            model_name='emaildelivery',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('retrying', 'Waiting to retry'), ('unconfirmed', 'Outcome unknown (may have left)'), ('sent', 'Sent (accepted by the provider)'), ('delivered', 'Delivered'), ('deferred', 'Deferred by the receiving server'), ('bounced', 'Bounced'), ('complained', 'Marked as spam'), ('rejected', 'Rejected by the provider'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16),
+            model_name="emaildelivery",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("sending", "Sending"),
+                    ("retrying", "Waiting to retry"),
+                    ("unconfirmed", "Outcome unknown (may have left)"),
+                    ("sent", "Sent (accepted by the provider)"),
+                    ("delivered", "Delivered"),
+                    ("deferred", "Deferred by the receiving server"),
+                    ("bounced", "Bounced"),
+                    ("complained", "Marked as spam"),
+                    ("rejected", "Rejected by the provider"),
+                    ("failed", "Failed"),
+                ],
+                db_index=True,
+                default="queued",
+                max_length=16,
+            ),
         ),
         migrations.AddIndex(
-            model_name='emaildelivery',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='delivery_owed_due'),
+            model_name="emaildelivery",
+            index=models.Index(fields=["status", "next_attempt_at"], name="delivery_owed_due"),
         ),
         migrations.RunPython(nothing_scheduled_unless_owed, migrations.RunPython.noop),
     ]

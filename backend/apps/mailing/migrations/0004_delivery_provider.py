@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailing', '0003_owed_work'),
+        ("mailing", "0003_owed_work"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='emaildelivery',
-            name='provider',
-            field=models.CharField(blank=True, help_text='The provider the last attempt went through (postmark, ...): only its tracking events count for this delivery.', max_length=32),
+            model_name="emaildelivery",
+            name="provider",
+            field=models.CharField(
+                blank=True,
+                help_text="The provider the last attempt went through (postmark, ...): only its tracking events count for this delivery.",
+                max_length=32,
+            ),
         ),
     ]

@@ -4,14 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailing', '0004_delivery_provider'),
+        ("mailing", "0004_delivery_provider"),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='emaildelivery',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'sending', 'retrying', 'unconfirmed', 'sent', 'delivered', 'deferred', 'bounced', 'complained', 'rejected', 'failed'])), name='email_delivery_status_valid'),
+            model_name="emaildelivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "queued",
+                            "sending",
+                            "retrying",
+                            "unconfirmed",
+                            "sent",
+                            "delivered",
+                            "deferred",
+                            "bounced",
+                            "complained",
+                            "rejected",
+                            "failed",
+                        ],
+                    )
+                ),
+                name="email_delivery_status_valid",
+            ),
         ),
     ]

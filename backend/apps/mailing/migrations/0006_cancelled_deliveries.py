@@ -4,27 +4,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailing', '0005_status_check'),
+        ("mailing", "0005_status_check"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='emaildelivery',
-            options={'ordering': ['-created_at'], 'permissions': [('cancel_delivery', 'Can cancel owed email deliveries')], 'verbose_name_plural': 'email deliveries'},
+            name="emaildelivery",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("cancel_delivery", "Can cancel owed email deliveries")],
+                "verbose_name_plural": "email deliveries",
+            },
         ),
         migrations.RemoveConstraint(
-            model_name='emaildelivery',
-            name='email_delivery_status_valid',
+            model_name="emaildelivery",
+            name="email_delivery_status_valid",
         ),
         migrations.AlterField(
-            model_name='emaildelivery',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('retrying', 'Waiting to retry'), ('unconfirmed', 'Outcome unknown (may have left)'), ('sent', 'Sent (accepted by the provider)'), ('delivered', 'Delivered'), ('deferred', 'Deferred by the receiving server'), ('bounced', 'Bounced'), ('complained', 'Marked as spam'), ('rejected', 'Rejected by the provider'), ('failed', 'Failed'), ('cancelled', 'Cancelled by an operator')], db_index=True, default='queued', max_length=16),
+            model_name="emaildelivery",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("sending", "Sending"),
+                    ("retrying", "Waiting to retry"),
+                    ("unconfirmed", "Outcome unknown (may have left)"),
+                    ("sent", "Sent (accepted by the provider)"),
+                    ("delivered", "Delivered"),
+                    ("deferred", "Deferred by the receiving server"),
+                    ("bounced", "Bounced"),
+                    ("complained", "Marked as spam"),
+                    ("rejected", "Rejected by the provider"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled by an operator"),
+                ],
+                db_index=True,
+                default="queued",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='emaildelivery',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'sending', 'retrying', 'unconfirmed', 'sent', 'delivered', 'deferred', 'bounced', 'complained', 'rejected', 'failed', 'cancelled'])), name='email_delivery_status_valid'),
+            model_name="emaildelivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "queued",
+                            "sending",
+                            "retrying",
+                            "unconfirmed",
+                            "sent",
+                            "delivered",
+                            "deferred",
+                            "bounced",
+                            "complained",
+                            "rejected",
+                            "failed",
+                            "cancelled",
+                        ],
+                    )
+                ),
+                name="email_delivery_status_valid",
+            ),
         ),
     ]
