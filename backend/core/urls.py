@@ -3,6 +3,7 @@ from django.http import HttpResponse
 from django.urls import path
 from django.views.generic import RedirectView
 
+from apps.commission import month_admin
 from apps.mailing import webhooks
 from core import health, metrics
 
@@ -10,6 +11,13 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Browsers ask for it on every page; no icon is better than a 404 warning each time.
     path("favicon.ico", lambda request: HttpResponse(status=204)),
+    # The operator's month pages: admin pages, before the admin's own catch-all.
+    path("admin/months/", admin.site.admin_view(month_admin.month_index), name="admin_months"),
+    path(
+        "admin/months/<str:period>/",
+        admin.site.admin_view(month_admin.month_page),
+        name="admin_month",
+    ),
     path("admin/", admin.site.urls),
     # Probes for compose and load balancers: liveness, and readiness (database, broker).
     path("healthz", health.healthz, name="healthz"),

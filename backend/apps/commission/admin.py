@@ -10,10 +10,14 @@ from . import payouts
 from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .money import format_money
+from .month_admin import period_link
 from .periods import default_period
 from .selectors import ended_report_email, owed_report_requests, stalled_report_requests
 from .services import record_deal, request_report
 from .tasks import generate_and_send_commission_report
+
+# The admin index leads with the operator's months (apps.commission.month_admin).
+admin.site.index_template = "admin/index_with_months.html"
 
 
 class TeamMembershipInline(admin.TabularInline):
@@ -293,12 +297,12 @@ class CommissionReportAdmin(SentEmailAdmin, KeptRecordAdmin):
     """Each manager's report as it was emailed (SentEmailAdmin shows it so): read-only,
     and never deleted (it is what the email said)."""
 
-    list_display = ["period", "manager", "subject", "generated_at"]
+    list_display = [period_link, "manager", "subject", "generated_at"]
     list_filter = ["period"]
     search_fields = ["manager__username", "manager__email", "subject"]
     readonly_fields = [
         "manager",
-        "period",
+        period_link,
         "subject",
         *SentEmailAdmin.SENT_EMAIL_FIELDS,
         "data",
@@ -314,7 +318,7 @@ class ReportRequestAdmin(KeptRecordAdmin):
     and a monthly one is what keeps the schedule from sending a manager's month twice."""
 
     list_display = [
-        "period",
+        period_link,
         "manager",
         "status",
         "source",
@@ -328,6 +332,24 @@ class ReportRequestAdmin(KeptRecordAdmin):
     search_fields = ["manager__username", "manager__email", "requested_by"]
     list_select_related = ["manager", "delivery"]
     date_hierarchy = "created_at"
+    # The period as a link to its month page; the rest as stored.
+    period_link = staticmethod(period_link)
+    readonly_fields = ["period_link"]
+    fields = [
+        "manager",
+        "period_link",
+        "resend_key",
+        "source",
+        "requested_by",
+        "run_id",
+        "status",
+        "created_at",
+        "queued_at",
+        "requeues",
+        "finished_at",
+        "delivery",
+        "last_error",
+    ]
 
     # OwedWorkFilter's two choices.
     def owed(self):
