@@ -59,6 +59,7 @@ cat <<INFO
   Admin:  http://127.0.0.1:${WEB_PORT}/admin/   (admin / commission-demo)
   Email:  http://127.0.0.1:${WEB_PORT}/admin/mailing/emaildelivery/?to_email=maria%40example.com
           (maria's emails, newest first: open one to read it as sent)
+  Months: http://127.0.0.1:${WEB_PORT}/admin/months/   (how each month's reports went)
   Flower: http://127.0.0.1:${FLOWER_PORT}/   (${flower_login})
   Stop with Ctrl-C.
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from apps.commission.periods import default_period
-from apps.commission.services import prepare_report_email
+from apps.commission.services import prepare_report_email, request_report
 from tests.support.processes import REPO_DIR
 
 RUN_LOCAL = (REPO_DIR / "ops" / "scripts" / "run-local.sh").read_text()
@@ -49,3 +49,21 @@ def test_the_printed_email_url_shows_the_demo_managers_email_once_it_is_built(cl
     # A link to its page (which keeps the filter for the way back).
     page = reverse("admin:mailing_emaildelivery_change", args=[delivery.pk])
     assert f'href="{page}?_changelist_filters=' in listed.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_printed_months_url_leads_to_the_month_just_emailed(client):
+    url = printed_url("Months")
+    call_command("seed_demo", stdout=io.StringIO())
+    users = get_user_model().objects
+    client.force_login(users.get(username="admin"))
+    # What `send_commission_report` records, then the reports worker builds.
+    manager = users.get(username="maria")
+    period = default_period()
+    request_report(manager, period, lambda *args: None, source="command")
+    prepare_report_email(manager, period)
+
+    months = client.get(url.path)
+    month = reverse("admin_month", args=[str(period)])
+    assert months.status_code == 200 and month in months.content.decode()
+    assert "1 manager owed a report" in client.get(month).content.decode()
