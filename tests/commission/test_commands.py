@@ -142,3 +142,35 @@ def test_the_command_says_already_sent_and_queues_nothing(maria_team, monkeypatc
     assert "Use --resend to email another copy." in out.getvalue()
     assert queued == []
     assert not ReportRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_send_commission_report_refuses_a_manager_whose_address_is_invalid():
+    boss = UserFactory(username="boss", first_name="Daniel", last_name="Brooks")
+    add_rep(TeamFactory(manager=boss))
+    get_user_model().objects.filter(pk=boss.pk).update(email="daniel at example")
+
+    with pytest.raises(CommandError, match=r"Daniel Brooks \(boss\) has no valid email address"):
+        call("send_commission_report", "--manager", "boss")
+
+    assert not ReportRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_the_managers_addresses_as_stored_and_names_an_invalid_one():
+    call("seed_demo")
+    users = get_user_model().objects
+    users.filter(username="maria").update(email="maria.ivanova@example.com")
+    users.filter(username="daniel").update(email="daniel at example")
+    errors = StringIO()
+
+    output = StringIO()
+    call_command("seed_demo", stdout=output, stderr=errors)
+
+    assert (
+        "Managers: daniel <daniel at example>, maria <maria.ivanova@example.com>, "
+        "olga <olga@example.com>" in output.getvalue()
+    )
+    assert "Reports for daniel are refused: Daniel Brooks (daniel) has no valid email address" in (
+        errors.getvalue()
+    )

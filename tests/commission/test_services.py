@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.commission.models import Commission, CommissionReport, Deal, ReportRequest, TeamMembership
 from apps.commission.periods import current_period, default_period
 from apps.commission.report import request as report_request
+from apps.commission.report.request import ReportRequestError
 from apps.commission.services import (
     CommissionDataError,
     join_team,
@@ -250,3 +251,15 @@ def test_a_report_email_says_whom_it_is_for_which_month_and_which_copy():
         "",
     )
     assert (copy.user, copy.period, copy.resend_key) == (team.manager, str(period), "abc123")
+
+
+@pytest.mark.django_db
+def test_preparing_a_report_email_refuses_an_invalid_address_naming_the_manager(manager):
+    TeamFactory(manager=manager)
+    type(manager).objects.filter(pk=manager.pk).update(email="mgr at example")
+    manager.refresh_from_db()
+
+    with pytest.raises(ReportRequestError, match=r"Maria Ivanova \(mgr\) has no valid email"):
+        prepare_report_email(manager, default_period())
+
+    assert not EmailDelivery.objects.exists()

@@ -234,3 +234,24 @@ def test_a_report_for_a_huge_id_is_refused_cleanly(celery_eager, user_id, caplog
     expected = "no user with id" if user_id == 2**31 else "must be a whole number from 1 to"
     assert expected in str(result.result)
     assert "Traceback" not in caplog.text
+
+
+def test_a_manager_with_an_invalid_address_is_refused_by_name_and_nothing_is_queued(
+    celery_eager, team
+):
+    add_rep(team)
+    # Set outside the admin's form, which would have refused it.
+    type(team.manager).objects.filter(pk=team.manager.pk).update(email="maria at example")
+    request, _ = request_report(team.manager, PERIOD, Recorder(), source="admin")
+
+    result = run(team.manager.pk, str(PERIOD))
+
+    expected = (
+        "Maria Ivanova (maria) has no valid email address ('maria at example'); "
+        "correct it under Users in the admin"
+    )
+    assert result.failed() and str(result.result) == expected
+    request.refresh_from_db()
+    assert (request.status, request.last_error) == (ReportRequest.Status.REFUSED, expected)
+    assert not EmailDelivery.objects.exists()
+    assert not mail.outbox

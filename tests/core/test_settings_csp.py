@@ -36,6 +36,9 @@ def team():
     period = Period.containing(closed_on)
     prepare_report_email(team.manager, period)
     request_report(team.manager, period, lambda *args: None, source="admin")
+    from apps.mailing.models import UndeliverableAddress
+
+    UndeliverableAddress.objects.create(email="gone@example.com", reason="bounced")
     return team
 
 

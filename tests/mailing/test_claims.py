@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from apps.mailing import claims
-from apps.mailing.models import DeliveryStatus, EmailDelivery
+from apps.mailing.models import DeliveryStatus, EmailDelivery, UndeliverableAddress
 from apps.mailing.services import create_delivery
+from tests.factories import UserFactory
 from tests.support.owed_work import new_delivery
 
 Status = EmailDelivery.Status
@@ -111,3 +112,23 @@ def test_an_unforeseen_failure_mid_send_is_left_to_the_reconciler_not_failed():
 
     assert EmailDelivery.objects.get(pk=sending.pk).status == Status.SENDING
     assert EmailDelivery.objects.get(pk=queued.pk).status == Status.FAILED
+
+
+@pytest.mark.django_db
+def test_the_claim_brings_the_users_address_and_the_open_mark_on_where_it_goes():
+    """What the send checks first comes back with the claim: no extra round trip."""
+    boss = UserFactory(username="boss", email="New@Example.com")
+    no_user = due_delivery(Status.QUEUED)
+    moved = new_delivery("moved", user=boss)  # to boss@example.com, boss has moved since
+    old = UndeliverableAddress.objects.create(email="boss@example.com", reason="bounced")
+    mark = UndeliverableAddress.objects.create(email="new@example.com", reason="refused")
+    UndeliverableAddress.objects.create(
+        email="new@example.com", reason="bounced", cleared_at=timezone.now()
+    )
+
+    first, second = claims.claim(no_user.pk, "t"), claims.claim(moved.pk, "t")
+
+    # Without a user: the mark on its own address.
+    assert (first.user_email, first.open_mark_id) == (None, old.pk)
+    # With one: the user's address now, and the open mark on that one (any case).
+    assert (second.user_email, second.open_mark_id) == ("New@Example.com", mark.pk)

@@ -1,4 +1,5 @@
-"""Admin users with exactly the permissions a test names, and what the admin offers them."""
+"""Admin users with exactly the permissions a test names, what the admin offers them, and
+its forms as a browser posts them."""
 
 
 def staff_user(*permissions: str):
@@ -27,3 +28,23 @@ def offered_actions(client, url: str) -> set[str]:
     form = response.context["action_form"]  # None when no action is offered
     # Without the blank "---------" choice.
     return {name for name, _ in form.fields["action"].choices if name} if form else set()
+
+
+def user_form(user, **changes) -> dict:
+    """The admin's user change form for `user`, as the browser posts it, with `changes`."""
+    from django.utils import timezone
+
+    joined = timezone.localtime(user.date_joined)
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "language": user.language,
+        "is_active": "on",
+        "date_joined_0": f"{joined:%Y-%m-%d}",
+        "date_joined_1": f"{joined:%H:%M:%S}",
+        "last_login_0": "",
+        "last_login_1": "",
+    }
+    return {**data, **changes}

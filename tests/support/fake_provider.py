@@ -11,6 +11,9 @@ Optionally (`tracking_url`), it also plays Postmark's delivery webhook: shortly 
 accepting a message it POSTs a "Delivery" event for it to that URL, from a background
 thread, trying again while the web server does not answer 2xx.
 https://postmarkapp.com/developer/webhooks/delivery-webhook
+A test makes it post other events, as Postmark does, with `post_event` (bounces and spam
+complaints: `bounce_event`, https://postmarkapp.com/developer/webhooks/bounce-webhook),
+and answers a send to an address it deactivated as Postmark does (`inactive_recipient`).
 """
 
 import collections
@@ -104,6 +107,80 @@ class Received:
             "Details": "Test",
             "Metadata": self.json.get("Metadata", {}),
         }
+
+
+# Postmark's bounce "Type"s: (TypeCode, Name, Description), as its bounce API lists them.
+BOUNCE_TYPES = {
+    "HardBounce": (
+        1,
+        "Hard bounce",
+        "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+    ),
+    "Transient": (
+        2,
+        "Message delayed",
+        "The server could not temporarily deliver your message (ex: Message is delayed due to "
+        "network troubles).",
+    ),
+    "SoftBounce": (
+        4096,
+        "Soft bounce",
+        "Unable to temporarily deliver message (i.e. mailbox full, account disabled, exceeds "
+        "quota, out of disk space).",
+    ),
+    "SpamComplaint": (
+        512,
+        "Spam complaint",
+        "The subscriber explicitly marked this message as spam.",
+    ),
+}
+
+
+def bounce_event(
+    message_id: str,
+    email: str,
+    bounce_type: str = "HardBounce",
+    metadata: dict | None = None,
+    details: str = "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+) -> dict:
+    """Postmark's Bounce webhook body (RecordType "SpamComplaint" for a spam complaint,
+    which comes in the same shape)."""
+    code, name, description = BOUNCE_TYPES[bounce_type]
+    return {
+        "RecordType": "SpamComplaint" if bounce_type == "SpamComplaint" else "Bounce",
+        "MessageStream": "outbound",
+        "ID": 4323372036854775807,
+        "Type": bounce_type,
+        "TypeCode": code,
+        "Name": name,
+        "Tag": "commission-report",
+        "MessageID": message_id,
+        "Metadata": metadata or {},
+        "ServerID": 23,
+        "Description": description,
+        "Details": details,
+        "Email": email,
+        "From": "reports@example.com",
+        "BouncedAt": dt.datetime.now(dt.UTC).isoformat(),
+        "DumpAvailable": True,
+        "Inactive": bounce_type in {"HardBounce", "SpamComplaint"},
+        "CanActivate": True,
+        "Subject": "Commission report",
+        "Content": "<Full dump of bounce>",
+    }
+
+
+def inactive_recipient(email: str) -> Reply:
+    """Postmark's answer to a send to an address it has deactivated (a hard bounce or a
+    spam complaint before): 422 with ErrorCode 406, which Anymail raises as
+    AnymailRecipientsRefused."""
+    return postmark_error(
+        422,
+        406,
+        "You tried to send to a recipient that has been marked as inactive.\n"
+        f"Found inactive addresses: {email}.\n"
+        "Inactive recipients are ones that have generated a hard bounce or a spam complaint. ",
+    )
 
 
 @dataclass
@@ -230,6 +307,12 @@ class FakePostmark:
         """The requests answered 429."""
         with self._lock:
             return [request for request in self.received if request.reply.status == 429]
+
+    @staticmethod
+    def post_event(url: str, event: dict) -> "requests.Response":
+        """POST one webhook event to `url` now, as Postmark does (basic auth from the URL,
+        as for `tracking_url`); the web server's answer."""
+        return requests.post(url, json=event, timeout=10)
 
     def _post_delivery_later(self, request: Received, url: str, stop: threading.Event) -> None:
         """POST the message's Delivery webhook after `tracking_delay`, from a thread,

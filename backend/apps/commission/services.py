@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import BatchPublishError
 
+from apps.mailing.addresses import user_address_error
 from apps.mailing.models import EmailDelivery
 from apps.mailing.services import create_delivery
 from core import upsert
@@ -32,7 +33,7 @@ from .money import commission_for, to_money
 from .periods import Period
 from .report.figures import build_report
 from .report.render import render_html, render_text, report_attachments, report_subject
-from .report.request import report_idempotency_key
+from .report.request import ReportRequestError, report_idempotency_key
 from .selectors import manager_id_chunks, membership_on
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,13 @@ def prepare_report_email(
     runs; once the email has left (or was cancelled), neither changes again. An
     operator who wants another copy passes a new `resend_key`: each key is one more
     email, once.
+
+    Raises ReportRequestError, naming the manager, when their address is empty or
+    invalid (the report task checks first: load_report_request).
     """
+    problem = user_address_error(manager)
+    if problem:
+        raise ReportRequestError(problem)
     key = report_idempotency_key(manager, period, resend_key)
     report = build_report(manager, period)
     subject = report_subject(report)

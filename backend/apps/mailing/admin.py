@@ -102,3 +102,6 @@ class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
 
     def stalled(self):
         return stalled_deliveries()
+
+
+from . import address_admin  # noqa: E402,F401

@@ -1,5 +1,7 @@
 """A send attempt as the delivery's row records it, each change a compare-and-set: the
-claim that starts it (to SENDING), then sent, failed for now, or failed for good.
+claim that starts it (to SENDING), then sent, failed for now, or failed for good; or,
+before the provider sees it, re-addressed to its user's address or held for an address
+marked undeliverable.
 
 Two statements are written in SQL, their names and status lists taken from the model
 and its status sets (core.model_sql): the claim, which the ORM cannot say in one
@@ -12,6 +14,7 @@ import functools
 import logging
 import time
 
+from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from core.model_sql import Table, in_list, select_list
 
-from .models import EmailDelivery
+from .models import EmailDelivery, UndeliverableAddress
 from .next_attempt import due_after
 from .providers import configured_provider
 
@@ -32,7 +35,11 @@ Status = EmailDelivery.Status
 DUE_TOLERANCE = dt.timedelta(seconds=2)
 
 # A waiting delivery is claimed once it is due; the rest of SENDABLE (FAILED: an
-# operator's retry) whenever asked. One round trip: the row comes back with the claim.
+# operator's retry) whenever asked. One round trip: the row comes back with the claim,
+# and with what the send needs to know first, both by index: its user's address now
+# (user_email: NULL without a user) and the open undeliverable mark, if any, on the
+# address it is about to go to (open_mark_id). LOWER() folds ASCII only on SQLite; marks
+# are stored lower case (str.lower()), so a non-ASCII capital in an address misses.
 CLAIM_SQL = """
     UPDATE {d}
     SET {d.status} = %(sending)s, {d.sending_since} = %(now)s,
@@ -41,8 +48,14 @@ CLAIM_SQL = """
     WHERE {d.pk} = %(id)s
       AND ({d.status} IN ({whenever_asked})
            OR ({d.status} IN ({waiting}) AND {d.next_attempt_at} <= %(due_by)s))
-    RETURNING {columns}
+    RETURNING {columns},
+        ({user_email}) AS user_email,
+        (SELECT m.{m.pk} FROM {m} m
+         WHERE m.{m.cleared_at} IS NULL
+           AND m.{m.email} = LOWER(COALESCE(NULLIF(({user_email}), ''), {d}.{d.to_email})))
+        AS open_mark_id
 """
+USER_EMAIL_SQL = "SELECT u.{u.email} FROM {u} u WHERE u.{u.pk} = {d}.{d.user}"
 
 # A status that has left (GONE) says more than SENT and stays; any other becomes SENT.
 RECORD_SENT_SQL = """
@@ -60,8 +73,11 @@ def _claim_statement(alias: str) -> tuple[str, dict]:
         "whenever_asked", EmailDelivery.SENDABLE - EmailDelivery.WAITING
     )
     waiting, waiting_params = in_list("waiting", EmailDelivery.WAITING)
+    d = Table(EmailDelivery, alias)
     sql = CLAIM_SQL.format(
-        d=Table(EmailDelivery, alias),
+        d=d,
+        m=Table(UndeliverableAddress, alias),
+        user_email=USER_EMAIL_SQL.format(u=Table(get_user_model(), alias), d=d),
         whenever_asked=whenever_asked,
         waiting=waiting,
         columns=select_list(EmailDelivery, using=alias),
@@ -78,7 +94,9 @@ def _record_sent_statement(alias: str) -> tuple[str, dict]:
 
 def claim(delivery_id: int, task_id: str) -> EmailDelivery | None:
     """Atomically move the delivery to SENDING and return it; None if it is not ours to
-    send now.
+    send now. The row carries two more attributes: `user_email`, its user's address now
+    (None without a user), and `open_mark_id`, the open UndeliverableAddress mark on the
+    address it goes to (the user's, else its own), or None.
 
     Only a delivery that is due may be claimed, so a stray second message (one the
     reconciler queued while the broker still had the first) cannot start a second
@@ -173,4 +191,30 @@ def mark_failed(delivery_id: int, error: str) -> None:
         status__in={*EmailDelivery.ENDED, Status.SENDING}
     ).update(
         status=Status.FAILED, last_error=error, next_attempt_at=None, updated_at=timezone.now()
+    )
+
+
+def record_readdressed(delivery: EmailDelivery, new: str, by: str) -> bool:
+    """The claimed delivery goes to `new`, its user's address now: one UPDATE, which also
+    appends the change to its record (readdressed). Whether the row was still ours."""
+    now = timezone.now()
+    entry = {"old": delivery.to_email, "new": new, "at": now.isoformat(), "by": by}
+    updated = EmailDelivery.objects.filter(
+        pk=delivery.pk, status=Status.SENDING, to_email=delivery.to_email
+    ).update(to_email=new, readdressed=[*delivery.readdressed, entry], updated_at=now)
+    if updated:
+        delivery.to_email, delivery.readdressed = new, [*delivery.readdressed, entry]
+    return bool(updated)
+
+
+def record_held(delivery_id: int, note: str) -> None:
+    """The claimed delivery is not sent: its address is marked undeliverable. It waits,
+    owed, for an operator (next_attempt_at NULL: nothing sends it by itself), and the
+    claim does not count as an attempt."""
+    EmailDelivery.objects.filter(pk=delivery_id, status=Status.SENDING).update(
+        status=Status.HELD,
+        attempts=Greatest(F("attempts") - 1, 0),
+        last_error=note,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
     )

@@ -1,4 +1,5 @@
-"""Reading email deliveries: what is still owed, and what of it is stalled."""
+"""Reading email deliveries (what is still owed, and what of it is stalled) and the
+addresses marked undeliverable."""
 
 import datetime as dt
 
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from core.overdue import overdue_before
 
-from .models import EmailDelivery
+from .models import EmailDelivery, UndeliverableAddress
 
 Status = EmailDelivery.Status
 
@@ -59,3 +60,18 @@ def stalled_deliveries(now: dt.datetime | None = None) -> QuerySet[EmailDelivery
         | stuck_sending(now)
         | owed_deliveries().filter(status=Status.UNCONFIRMED, next_attempt_at__isnull=True)
     )
+
+
+def open_marks() -> QuerySet[UndeliverableAddress]:
+    """Addresses marked undeliverable and not cleared: emails to them are held."""
+    return UndeliverableAddress.objects.filter(cleared_at__isnull=True)
+
+
+def open_mark_for(address: str) -> UndeliverableAddress | None:
+    """The open mark on this address (marks are stored lower case), if any."""
+    return open_marks().filter(email=address.strip().lower()).first()
+
+
+def held_to(address: str) -> QuerySet[EmailDelivery]:
+    """Deliveries held because this address is marked undeliverable."""
+    return EmailDelivery.objects.filter(status=Status.HELD, to_email__iexact=address.strip())

@@ -6,14 +6,16 @@ A plain function; apps.mailing.tasks wraps it with the retry policy.
 import logging
 import random
 
+from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMessage
 
 from core.validators import id_error, parse_id
 
-from . import claims, rate_limit
+from . import claims, rate_limit, undeliverable
+from .addresses import address_error, user_address_error, whose
 from .message import build_message
-from .models import EmailDelivery
+from .models import EmailDelivery, UndeliverableAddress
 from .next_attempt import Backoff, wait_before_resending
 from .provider_connection import kept_backend
 from .send_errors import (
@@ -29,12 +31,20 @@ logger = logging.getLogger(__name__)
 
 Status = EmailDelivery.Status
 
+# Who re-addressed a delivery that the sending task found its user's address changed for.
+AT_SEND_TIME = "the user's address at send time"
+
 
 def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> str:
     """Send the delivery if it is due and has not left; return what happened:
-    "sent", "already-sent", "cancelled" (an operator ended it), or "not-due" (another
+    "sent", "already-sent", "cancelled" (an operator ended it), "held" (its address is
+    marked undeliverable: it waits, owed, for an operator), or "not-due" (another
     attempt owns it, or it waits for its retry time or for the provider's tracking
     event: nothing to do now).
+
+    It goes to its user's address as it is now (recorded on the delivery when that
+    changed), and only to a valid one: an invalid address fails it for good, naming
+    the user.
 
     Raises TransientEmailError (due again at its `retry_at`) or PermanentEmailError
     (given up), having recorded the outcome on the delivery. An error whose outcome is
@@ -50,6 +60,10 @@ def send_delivery(delivery_id: int, *, task_id: str = "", backoff: Backoff) -> s
     delivery = claims.claim(parsed_id, task_id)
     if delivery is None:
         return _not_claimed(parsed_id, task_id, backoff)
+    if not _addressed(delivery):
+        return _not_claimed(parsed_id, "", backoff)
+    if delivery.open_mark_id is not None and _held(delivery):
+        return "held"
     message = _send(delivery, backoff)
     message_id = _provider_message_id(message)
     claims.record_sent(delivery.pk, message_id)
@@ -74,6 +88,9 @@ def _not_claimed(delivery_id: int, task_id: str, backoff: Backoff) -> str:
     if delivery.status == Status.CANCELLED:
         logger.info("Email delivery %s was cancelled by an operator; not sending", delivery_id)
         return "cancelled"
+    if delivery.status == Status.HELD:
+        logger.info("Email delivery %s is held: %s", delivery_id, delivery.last_error)
+        return "held"
     logger.info(
         "Email delivery %s is not due (%s, next attempt %s); nothing to do",
         delivery_id,
@@ -95,6 +112,48 @@ def _previous_run_died(delivery: EmailDelivery, task_id: str, backoff: Backoff) 
     raise TransientEmailError(error, retry_at)
 
 
+def _addressed(delivery: EmailDelivery) -> bool:
+    """Point the claimed delivery at its user's address now, if that changed, and check
+    the address; False if the row is no longer ours (a tracking event showed an earlier
+    attempt left). Raises PermanentEmailError, the delivery FAILED, for an address that
+    cannot be sent to. The user is only read on those rare paths, for their name."""
+    current = delivery.user_email  # from the claim; None without a user
+    if current is not None and current != delivery.to_email:
+        if not current or address_error(current):
+            _fail_for_good(delivery, user_address_error(delivery.user, current))
+        old = delivery.to_email
+        if not claims.record_readdressed(delivery, current, AT_SEND_TIME):
+            return False
+        logger.info(
+            "Email delivery %s re-addressed %s → %s at send time",
+            delivery.pk,
+            old,
+            current,
+        )
+    if address_error(delivery.to_email):
+        _fail_for_good(delivery, address_error(delivery.to_email, delivery.user))
+    return True
+
+
+def _fail_for_good(delivery: EmailDelivery, error: str) -> None:
+    """Fail the claimed delivery before it reaches the provider; raises PermanentEmailError."""
+    claims.record_attempt_failed(delivery.pk, Status.FAILED, error, None)
+    logger.error("Email delivery %s failed for good: %s", delivery.pk, error)
+    raise PermanentEmailError(error)
+
+
+def _held(delivery: EmailDelivery) -> bool:
+    """Hold the claimed delivery if its address is still marked undeliverable (the claim
+    found the mark); whether it was."""
+    mark = UndeliverableAddress.objects.filter(pk=delivery.open_mark_id, cleared_at=None).first()
+    if mark is None:  # cleared since the claim
+        return False
+    note = undeliverable.held_note(mark, whose(delivery.user) if delivery.user_id else "the user")
+    claims.record_held(delivery.pk, note)
+    logger.warning("Email delivery %s to %s held: %s", delivery.pk, delivery.to_email, note)
+    return True
+
+
 def _send(delivery: EmailDelivery, backoff: Backoff) -> EmailMessage:
     """Hand the claimed delivery to the provider; on any error, record the attempt's
     outcome and raise TransientEmailError or PermanentEmailError."""
@@ -114,6 +173,10 @@ def _attempt_failed(
 ) -> TransientEmailError | PermanentEmailError:
     """Record what the failed attempt leaves the delivery as; the error to raise."""
     error = describe_error(exc)
+    if isinstance(exc, AnymailRecipientsRefused):
+        # Suppressed (or invalid) at the provider: sending there again is pointless, so
+        # the address is marked and later emails to it are held.
+        error = undeliverable.mark_refused(delivery, exc, error)
     not_sent_for = _not_sent_for(delivery, exc, backoff)
     if not_sent_for is not None:
         retry_at = claims.record_not_sent(delivery.pk, error, not_sent_for)

@@ -12,6 +12,9 @@ from core import upsert
 
 from .models import EmailDelivery
 
+# Who re-addressed a delivery that was asked for again with another address.
+ASKED_AGAIN = "asked for again with the user's address"
+
 
 def create_delivery(
     *,
@@ -53,8 +56,14 @@ def create_delivery(
     # The key exists: this is the delivery asked for again.
     delivery = EmailDelivery.objects.get(idempotency_key=idempotency_key)
     if delivery.status in EmailDelivery.SENDABLE:
+        now = timezone.now()
+        if delivery.to_email != to_email:
+            # Asked again for a new address (the user's was corrected): on record, as
+            # every change of where an owed email goes.
+            change = {"old": delivery.to_email, "new": to_email, "at": now.isoformat()}
+            content["readdressed"] = [*delivery.readdressed, {**change, "by": ASKED_AGAIN}]
         EmailDelivery.objects.filter(pk=delivery.pk, status__in=EmailDelivery.SENDABLE).update(
-            **content, updated_at=timezone.now()
+            **content, updated_at=now
         )
         delivery.refresh_from_db()
     return delivery, False

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from core.validators import parse_id
 
-from .models import EmailDelivery
+from .models import EmailDelivery, UndeliverableAddress
 from .providers import provider_of
+from .undeliverable import mark_undeliverable
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,44 @@ EVENT_STATUS = {
 }
 
 
+# Events that say the address itself will not take email (so later emails to it are held),
+# and why. Anymail's meanings (https://anymail.dev/en/stable/sending/tracking/): BOUNCED,
+# "rejected or blocked by the receiving MTA"; COMPLAINED, "recipient reported as spam";
+# REJECTED, "the ESP refused to send the message (e.g. suppression list, policy, invalid
+# email)". Not DEFERRED (delayed, may yet be delivered), FAILED (the ESP could not send
+# for its own reasons, e.g. a template error), nor any engagement event.
+MARKING_EVENTS = {
+    EventType.BOUNCED: UndeliverableAddress.Reason.BOUNCED,
+    EventType.COMPLAINED: UndeliverableAddress.Reason.COMPLAINED,
+    EventType.REJECTED: UndeliverableAddress.Reason.REFUSED,
+}
+
+# Some providers' soft bounces, which Anymail also normalises to BOUNCED; the raw event
+# tells them apart. The address is not dead, so they mark nothing. (Mailgun's temporary
+# failures Anymail already makes DEFERRED.)
+SOFT_BOUNCES = {
+    # Bounce "Type": only HardBounce says the address is gone (SoftBounce: mailbox full,
+    # ...; VirusNotification: the message's fault).
+    "postmark": lambda raw: raw.get("Type", "HardBounce") != "HardBounce",
+    "brevo": lambda raw: raw.get("event") == "soft_bounce",
+    "amazon_ses": lambda raw: (raw.get("bounce") or {}).get("bounceType") != "Permanent",
+    # SendGrid's "blocked" bounces are its soft bounces.
+    "sendgrid": lambda raw: raw.get("type") == "blocked",
+}
+
+
+def undeliverable_reason(event: AnymailTrackingEvent, esp_name: str) -> str | None:
+    """The reason the event marks its address undeliverable (UndeliverableAddress.Reason),
+    or None when it does not."""
+    reason = MARKING_EVENTS.get(event.event_type)
+    if reason == UndeliverableAddress.Reason.BOUNCED:
+        soft = SOFT_BOUNCES.get(provider_of(esp_name))
+        raw = event.esp_event
+        if soft is not None and isinstance(raw, dict) and soft(raw):
+            return None
+    return reason
+
+
 def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> str:
     """Move the event's delivery forward; return "updated", "unchanged", "unknown",
     "ignored" (not a delivery event) or "disabled" (EMAIL_TRACKING_ENABLED is off).
@@ -50,7 +89,18 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str = "") -> st
     delivery = _delivery_it_is_about(event, esp_name)
     if delivery is None:
         return "unknown"
-    if not _move_forward(delivery, new_status, event, esp_name):
+    # Marked first, so the delivery's last error can say so; a replayed event finds the
+    # mark already there and changes nothing.
+    reason = undeliverable_reason(event, esp_name)
+    if reason is not None:
+        mark_undeliverable(
+            event.recipient or delivery.to_email,
+            reason,
+            describe(event, esp_name),
+            delivery=delivery,
+            since=event.timestamp,
+        )
+    if not _move_forward(delivery, new_status, event, esp_name, marked=reason is not None):
         logger.info(
             "Email delivery %s: %s event changes nothing (already %s)",
             delivery.pk,
@@ -92,16 +142,27 @@ def _delivery_it_is_about(event: AnymailTrackingEvent, esp_name: str) -> EmailDe
 
 
 def _move_forward(
-    delivery: EmailDelivery, new_status: str, event: AnymailTrackingEvent, esp_name: str
+    delivery: EmailDelivery,
+    new_status: str,
+    event: AnymailTrackingEvent,
+    esp_name: str,
+    *,
+    marked: bool = False,
 ) -> bool:
     """Record the event on the delivery if it is further on (EmailDelivery.PROGRESS)
-    than the delivery's status; whether it was."""
+    than the delivery's status; whether it was. `marked`: the event marked the address
+    undeliverable, which the delivery's last error says."""
     now = timezone.now()
     changes = {"status": new_status, "tracked_at": event.timestamp or now, "updated_at": now}
     if not delivery.provider_message_id and event.message_id:
         changes["provider_message_id"] = event.message_id
     if new_status in EmailDelivery.PROBLEMS:
         changes["last_error"] = describe(event, esp_name)
+        if marked:
+            changes["last_error"] += (
+                "\nThe address is marked undeliverable (Undeliverable addresses in the admin): "
+                "later emails to it are held until it is corrected or the mark cleared."
+            )
     progress = EmailDelivery.PROGRESS
     behind = [status for status, rank in progress.items() if rank < progress[new_status]]
     # Compare-and-set: two events for one message racing in two web processes
@@ -129,7 +190,10 @@ def find_delivery(event: AnymailTrackingEvent) -> EmailDelivery | None:
     candidate = EmailDelivery.objects.filter(pk=delivery_id, provider_message_id="").first()
     if candidate is None:
         return None
-    if event.recipient and event.recipient.lower() != candidate.to_email.lower():
+    # The address it went to: its own, or one it had before it was re-addressed.
+    addresses = {candidate.to_email.lower()}
+    addresses.update(str(change.get("old", "")).lower() for change in candidate.readdressed)
+    if event.recipient and event.recipient.lower() not in addresses:
         return None
     if any(str(metadata.get(key)) != str(value) for key, value in candidate.metadata.items()):
         return None

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 
+from apps.mailing.addresses import user_address_error
 from core.model_sql import Table, select_list
 from core.validators import id_error, parse_id
 
@@ -68,10 +69,11 @@ def load_report_request(
         raise ReportRequestError(f"no user with id {user_id}")
     if not manager.manages_a_team:
         raise ReportRequestError(f"user {manager.username} (id {manager.pk}) manages no team")
-    if not manager.email:
-        raise ReportRequestError(
-            f"manager {manager.username} (id {manager.pk}) has no email address"
-        )
+    # An address set outside the admin's form (the shell, an import) is checked here,
+    # before anything is built: the request is refused with words that name the manager.
+    problem = user_address_error(manager)
+    if problem:
+        raise ReportRequestError(problem)
     return manager, month
 
 

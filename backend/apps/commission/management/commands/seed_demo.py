@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.commission.models import Commission, Deal, Team, TeamMembership
 from apps.commission.periods import current_period
 from apps.commission.services import join_team, record_deal
+from apps.mailing.addresses import is_valid, user_address_error
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "commission-demo"  # noqa: S105  (development data only; refused in production)
@@ -71,17 +72,34 @@ class Command(BaseCommand):
                 f"{ADMIN_USERNAME} / {ADMIN_PASSWORD}"
             )
         )
-        self.stdout.write("Managers: " + ", ".join(f"{m} <{m}@example.com>" for m in MANAGERS))
+        self.print_managers()
+
+    def print_managers(self) -> None:
+        """The demo managers with their addresses as stored now (an operator may have
+        changed them since the first seed), and any that a report would refuse."""
+        managers = (
+            get_user_model()
+            .objects.filter(username__in=MANAGERS)
+            .order_by("username")
+            .only("username", "email", "first_name", "last_name")
+        )
+        self.stdout.write(
+            "Managers: " + ", ".join(f"{user.username} <{user.email}>" for user in managers)
+        )
+        for user in managers:
+            problem = user_address_error(user)
+            if problem:
+                self.stderr.write(
+                    self.style.WARNING(f"Reports for {user.username} are refused: {problem}.")
+                )
 
     def user(self, username, first, last, **extra):
+        email = f"{username}@example.com"
+        if not is_valid(email):  # every address that enters is checked, ours too
+            raise CommandError(f"seed_demo would give {username} an invalid address: {email!r}")
         user, created = get_user_model().objects.get_or_create(
             username=username,
-            defaults={
-                "first_name": first,
-                "last_name": last,
-                "email": f"{username}@example.com",
-                **extra,
-            },
+            defaults={"first_name": first, "last_name": last, "email": email, **extra},
         )
         if created:
             user.set_unusable_password()
