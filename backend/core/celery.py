@@ -80,8 +80,9 @@ app.conf.task_routes = {
 
 app.autodiscover_tasks()
 
-# Workers keep their database connections; a warning for an email worker on prefork.
-from core import worker_db, worker_pool_check  # noqa: E402, F401
+# Workers keep their database connections; a warning for an email worker on prefork;
+# every message published carries its publish time (the queues' age in /metrics).
+from core import queue_age, worker_db, worker_pool_check  # noqa: E402, F401
 
 
 @task_prerun.connect

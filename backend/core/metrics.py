@@ -1,11 +1,13 @@
 """GET /metrics: how much work the system still owes, and how old the oldest is; how
-many tracking-webhook posts were refused; how full the Redis broker is.
+many tracking-webhook posts were refused; how full the Redis broker is, and how long
+each queue is and how long its oldest message has waited.
 
 Prometheus text format, computed at each scrape: a few indexed queries, and one
-`INFO memory` to the broker. The figure to alert on is commission_owed_oldest_age_seconds:
-everything owed normally goes out within minutes, so an old item means something nothing
-is repairing by itself; and the broker's used memory against its maxmemory, beyond which
-Redis refuses new tasks (see the alert rules in docs/owed-work.md).
+connection to the broker (`INFO memory`, then one pipeline over the queues). The figure
+to alert on is commission_owed_oldest_age_seconds: everything owed normally goes out
+within minutes, so an old item means something nothing is repairing by itself; and the
+broker's used memory against its maxmemory, beyond which Redis refuses new tasks. The
+alert rules: ops/monitoring/alerts.yml.
 
 Who may scrape: with METRICS_TOKEN set, only `Authorization: Bearer <token>` (401
 otherwise); without it, anyone in development and nobody in production (404: not
@@ -13,6 +15,7 @@ configured, not served).
 """
 
 import logging
+import time
 from urllib.parse import urlsplit
 
 import redis
@@ -22,12 +25,14 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+from core import queue_age
 from core.celery import app
 from core.health import CHECK_TIMEOUT
 from core.http_auth import bearer_token_matches
@@ -73,10 +78,22 @@ class OwedWorkCollector:
         yield from (owed, stalled, oldest, unconfirmed)
 
 
-class BrokerMemoryCollector:
-    """The Redis broker's memory and its limit, from one `INFO memory` per scrape. Redis
-    with maxmemory-policy noeviction (production) refuses new tasks once it is full: the
-    work stays owed and is queued again later, but nothing new goes out until then."""
+def queue_lists(queue: str, options: dict) -> list[str]:
+    """The Redis lists kombu's transport keeps a queue's waiting messages in: the queue's
+    name, and one more per priority step for messages sent with a priority (kombu's own
+    naming and steps, or those of the transport `options`)."""
+    prefix = options.get("global_keyprefix", "")
+    steps = options.get("priority_steps", PRIORITY_STEPS)
+    return [prefix + (f"{queue}{Channel.sep}{step}" if step else queue) for step in steps]
+
+
+class BrokerCollector:
+    """The Redis broker's memory and its limit, and each queue's length and the age of
+    its oldest message: one connection and two round trips per scrape.
+
+    Redis with maxmemory-policy noeviction (production) refuses new tasks once it is
+    full: the work stays owed and is queued again later, but nothing new goes out until
+    then. A queue whose oldest message keeps ageing has no worker taking from it."""
 
     def collect(self):
         url = app.conf.broker_url
@@ -85,19 +102,27 @@ class BrokerMemoryCollector:
         up = GaugeMetricFamily(
             "commission_broker_up", "1 when the Redis broker answered this scrape, 0 otherwise."
         )
+        options = app.conf.broker_transport_options or {}
+        lists = {queue.name: queue_lists(queue.name, options) for queue in app.conf.task_queues}
         client = redis.Redis.from_url(
             url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
         )
         try:
             memory = client.info("memory")
+            with client.pipeline(transaction=False) as pipe:
+                for name in (name for names in lists.values() for name in names):
+                    # kombu pushes on the left and takes from the right: the oldest is last.
+                    pipe.llen(name).lindex(name, -1)
+                replies = iter(pipe.execute())
         except redis.RedisError as exc:
             # The scrape still answers, with the rest of the figures; the log says why.
-            logger.warning("Broker memory not read: %s: %s", type(exc).__name__, exc)
+            logger.warning("Broker not read: %s: %s", type(exc).__name__, exc)
             up.add_metric([], 0)
             yield up
             return
         finally:
             client.close()
+        now = time.time()
         up.add_metric([], 1)
         used = GaugeMetricFamily(
             "commission_broker_memory_used_bytes", "Memory the Redis broker uses (used_memory)."
@@ -108,12 +133,32 @@ class BrokerMemoryCollector:
             "The Redis broker's maxmemory (REDIS_MAXMEMORY); 0: no limit.",
         )
         limit.add_metric([], memory["maxmemory"])
-        yield from (up, used, limit)
+        length = GaugeMetricFamily(
+            "commission_queue_length", "Task messages waiting in the queue.", labels=["queue"]
+        )
+        age = GaugeMetricFamily(
+            "commission_queue_oldest_age_seconds",
+            "Seconds since the queue's oldest waiting message was published (0 when empty).",
+            labels=["queue"],
+        )
+        for queue, names in lists.items():
+            waiting, stamps = 0, []
+            for _ in names:
+                waiting += next(replies)
+                # A message from a release before the header tells no time: skipped, so
+                # a queue holding only such messages shows 0 until they have drained.
+                stamp = queue_age.published_at(next(replies))
+                if stamp is not None:
+                    stamps.append(stamp)
+            length.add_metric([queue], waiting)
+            # Never below 0: the publisher's clock may run a little ahead of this one.
+            age.add_metric([queue], max(now - min(stamps), 0) if stamps else 0)
+        yield from (up, used, limit, length, age)
 
 
 registry = CollectorRegistry(auto_describe=False)
 registry.register(OwedWorkCollector())
-registry.register(BrokerMemoryCollector())
+registry.register(BrokerCollector())
 
 # Counted in the process that refused the post (prometheus_client without its
 # multiprocess mode): gunicorn runs several, a scrape reads whichever answers, so the

@@ -5,7 +5,9 @@ set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
 ops/scripts/bootstrap.sh
-ops/scripts/ensure-system-packages.sh redis-server:redis-server chromium:chromium chromium-driver:chromedriver
+# promtool (Debian's prometheus package) checks and unit-tests ops/monitoring/'s alert rules.
+ops/scripts/ensure-system-packages.sh redis-server:redis-server chromium:chromium chromium-driver:chromedriver \
+  prometheus:promtool
 
 # The suite sees the settings' defaults, not a developer's .env or a running `make run`.
 export DJANGO_READ_DOT_ENV_FILE=False

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from apps.mailing.models import EmailDelivery
+from core.metrics import queue_lists
 from tests.support.fresh_python import fresh_python, setting_values
 from tests.support.metrics import scraped
 from tests.support.owed_work import ago, new_delivery
@@ -105,18 +106,21 @@ def test_development_takes_any_token():
 
 
 def test_metrics_answer_without_the_broker(client, development, celery_app, monkeypatch, caplog):
-    """Redis down: the scrape still serves the owed-work figures, says the broker is down,
-    and the log says why."""
+    """Redis down: the scrape still serves the owed-work figures, says the broker is down
+    (and nothing of its queues), and the log says why."""
     monkeypatch.setattr(celery_app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
 
     with caplog.at_level(logging.WARNING, logger="core.metrics"):
-        samples = scraped(client.get("/metrics"))
+        response = client.get("/metrics")
+        samples = scraped(response)
 
+    assert "commission_queue_length" not in response.content.decode()
+    assert "commission_queue_oldest_age_seconds" not in response.content.decode()
     assert samples["commission_broker_up"] == 0
     assert "commission_broker_memory_used_bytes" not in samples
     assert "commission_broker_memory_max_bytes" not in samples
     assert "commission_unconfirmed_deliveries" in samples
-    assert "Broker memory not read: ConnectionError" in caplog.text
+    assert "Broker not read: ConnectionError" in caplog.text
 
 
 def test_metrics_show_how_much_is_owed_and_the_oldest_age(client, maria, settings):
@@ -140,3 +144,21 @@ def test_metrics_show_how_much_is_owed_and_the_oldest_age(client, maria, setting
         if line.startswith('commission_owed_oldest_age_seconds{kind="email_delivery"}')
     )
     assert 3600 <= float(age.split()[-1]) < 3700
+
+
+# THE QUEUES' REDIS LISTS (their lengths and ages, from the suite's redis-server:
+# tests/integration/test_metrics.py)
+# ------------------------------------------------------------------------------
+
+
+def test_a_queue_is_read_from_kombus_list_and_its_priority_lists(celery_app):
+    """kombu keeps messages sent with a priority in lists of their own, one per step."""
+    options = celery_app.conf.broker_transport_options
+    assert queue_lists("email", options) == [
+        "email",
+        "email\x06\x163",
+        "email\x06\x166",
+        "email\x06\x169",
+    ]
+    options = {**options, "priority_steps": [0, 5], "global_keyprefix": "commission:"}
+    assert queue_lists("reports", options) == ["commission:reports", "commission:reports\x06\x165"]

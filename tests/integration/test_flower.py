@@ -1,5 +1,7 @@
 """Flower, started with ops/flower/flowerconfig.py, watching the suite's Redis and real workers."""
 
+import base64
+import re
 import secrets
 import subprocess
 
@@ -11,6 +13,7 @@ from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
 from apps.mailing.models import EmailDelivery
 from tests.factories import TeamFactory, UserFactory, add_rep
+from tests.support.browser import browser_fixture  # noqa: F401  (the `browser` fixture)
 from tests.support.flower import FlowerProcess, flower_command
 from tests.support.processes import BACKEND_DIR
 from tests.support.waiting import wait_for
@@ -263,3 +266,66 @@ def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
         assert worker.process.poll() is None
     finally:
         flower.stop()
+
+
+# THE TASK LIST IN A BROWSER (Debian's Chromium, 1,400 px wide)
+# ------------------------------------------------------------------------------
+
+# What an operator's screen shows of the task list: each task's cells by column, the
+# table's full width against the width of the box that shows it, and the page's.
+TASK_LIST_LAYOUT = """
+const columns = [...document.querySelectorAll('#tasks-table thead th')].map(
+    th => th.dataset.column);
+const rows = arguments[0].map(id => document.getElementById(id));
+if (rows.some(row => row === null)) return null;
+const table = rows[0].closest('table');
+return {
+    rows: rows.map(row => Object.fromEntries(
+        [...row.cells].map((td, i) => [columns[i], td.textContent]))),
+    tableWidth: table.scrollWidth,
+    boxWidth: table.parentElement.clientWidth,
+    pageWidth: document.documentElement.scrollWidth,
+    windowWidth: window.innerWidth,
+};
+"""
+
+
+def with_credentials(browser, flower: FlowerProcess) -> None:
+    """Every request the browser makes carries Flower's basic-auth credentials."""
+    token = base64.b64encode(":".join(flower.auth).encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.integration
+def test_flower_task_list_shows_keyword_arguments_within_1400_px(browser, flower, worker_pool):
+    """The README's shell example queues a report by keyword (`user_id=`), the product by
+    position: the task list shows both, and its columns fit a 1,400 px window."""
+    worker = worker_pool.ensure("reports")
+    flower.wait_for_events_from(worker.nodename)
+    # No such manager: each is refused at once, with nothing queued behind it.
+    by_keyword = generate_and_send_commission_report.delay(user_id=987654321)
+    by_position = generate_and_send_commission_report.delay(987654322, "2025-11")
+    for task in (by_keyword, by_position):
+        wait_for(lambda t=task: finished(flower, t.id, "FAILURE"), what="the task in Flower")
+    with_credentials(browser, flower)
+
+    browser.get(f"{flower.url}/tasks")
+    layout = wait_for(
+        lambda: browser.execute_script(TASK_LIST_LAYOUT, [by_keyword.id, by_position.id]),
+        what="both tasks' rows",
+    )
+
+    keyword_row, position_row = layout["rows"]
+    assert keyword_row["kwargs"] == "{'user_id': 987654321}"
+    assert keyword_row["args"] == "()"
+    assert position_row["args"] == "(987654322, '2025-11')"
+    assert keyword_row["name"] == REPORT_TASK
+    assert keyword_row["state"] == "FAILURE"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", keyword_row["received"])
+    assert layout["windowWidth"] == 1400  # tests/support/browser.py's window
+    assert layout["tableWidth"] <= layout["boxWidth"], layout
+    assert layout["pageWidth"] <= layout["windowWidth"], layout

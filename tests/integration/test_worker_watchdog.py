@@ -1,13 +1,17 @@
 """ops/scripts/worker-watchdog.sh: a worker that no longer answers pings is stopped, so
 that its supervisor starts a fresh one; one that answers is left alone."""
 
+import contextlib
 import os
+import signal
 import subprocess
+from pathlib import Path
 
 import pytest
+from celery.utils.nodenames import host_format
 
 from tests.support.processes import REPO_DIR
-from tests.support.waiting import wait_for
+from tests.support.waiting import StopWaiting, wait_for
 
 WATCHDOG = REPO_DIR / "ops" / "scripts" / "worker-watchdog.sh"
 
@@ -69,3 +73,96 @@ def test_a_worker_that_answers_is_left_alone_and_the_watchdog_ends_with_it(worke
     finally:
         stand_in.kill()
         dog.kill()
+
+
+# HOW `make run` STARTS IT: ops/Procfile's line, from the repo root, a relative path
+# ------------------------------------------------------------------------------
+
+
+def procfile_command(name: str) -> str:
+    """ops/Procfile's command for `name`, which honcho runs with /bin/sh from the repo root."""
+    for line in (REPO_DIR / "ops" / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"ops/Procfile has no {name} process")
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def arguments_of(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def descendants_of(root: int) -> dict[int, list[str]]:
+    """Every process under `root` (itself included), with its arguments."""
+    parents = {
+        int(entry.name): parent_of(int(entry.name))
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+    }
+    found = {root}
+    grew = True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= below
+        grew = bool(below)
+    return {pid: arguments_of(pid) for pid in found}
+
+
+def watchdog_beside_the_worker(root: int, queue: str) -> tuple[int, int] | None:
+    """(watchdog pid, worker pid) once ops/start/worker's watchdog runs, given the pid
+    of the celery worker it watches."""
+    processes = descendants_of(root)
+    for pid, argv in processes.items():
+        if any(arg.endswith("/worker-watchdog.sh") for arg in argv) and argv[-2] == queue:
+            watched = int(argv[-1])
+            if "worker" in processes.get(watched, []) and "celery" in " ".join(processes[watched]):
+                return pid, watched
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_make_runs_worker_has_its_watchdog_beside_it(worker_pool, live_broker, tmp_path):
+    """ops/Procfile runs `ops/start/worker email` from the repo root: the script's
+    relative $0 must still find the watchdog after it has changed to backend/."""
+    stderr_path = tmp_path / "worker.stderr"
+    started = subprocess.Popen(
+        ["/bin/sh", "-c", procfile_command("worker-email")],
+        cwd=REPO_DIR,
+        env={**worker_pool.common_env, "WORKER_WATCHDOG_INTERVAL": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr_path.open("w"),
+        start_new_session=True,  # its own process group, to end whatever is left of it
+    )
+    node = host_format("email@%h")
+
+    def answering_with_its_watchdog():
+        if started.poll() is not None or "No such file" in stderr_path.read_text():
+            raise StopWaiting(
+                f"the worker exited or its watchdog did not start:\n{stderr_path.read_text()}"
+            )
+        found = watchdog_beside_the_worker(started.pid, "email")
+        return found if found and live_broker.control.ping([node], timeout=0.5) else None
+
+    try:
+        dog, watched = wait_for(answering_with_its_watchdog, timeout=90, what="worker and watchdog")
+        assert "No such file" not in stderr_path.read_text()
+        # A worker's exit ends its watchdog too (it checks the pid between pings).
+        os.kill(watched, signal.SIGTERM)
+        assert started.wait(timeout=60) == 0, stderr_path.read_text()
+        wait_for(lambda: not arguments_of(dog), timeout=30, what="the watchdog to end")
+        assert "No such file" not in stderr_path.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(started.pid, signal.SIGKILL)
+        started.wait(timeout=10)
