@@ -29,9 +29,11 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from apps.commission.month import OUTCOMES, deliveries_by_outcome
+from apps.commission.periods import current_period, default_period
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
-from apps.mailing.selectors import owed_deliveries, stalled_deliveries
+from apps.mailing.selectors import open_marks, owed_deliveries, stalled_deliveries
 from core import queue_age
 from core.celery import app
 from core.health import CHECK_TIMEOUT
@@ -76,6 +78,33 @@ class OwedWorkCollector:
             [], EmailDelivery.objects.filter(status=EmailDelivery.Status.UNCONFIRMED).count()
         )
         yield from (owed, stalled, oldest, unconfirmed)
+
+
+class MonthCollector:
+    """Last month's and this month's report emails by outcome (as the admin's month page
+    counts them: each manager once, copies apart), and the addresses marked undeliverable
+    (their emails are held until someone acts)."""
+
+    def collect(self):
+        periods = [str(default_period()), str(current_period())]
+        counts = deliveries_by_outcome(periods)
+        deliveries = GaugeMetricFamily(
+            "commission_month_deliveries",
+            "Report emails of the month by outcome: managers (copy=original), copies asked "
+            "for again (copy=resend).",
+            labels=["period", "outcome", "copy"],
+        )
+        for period in periods:
+            for outcome in OUTCOMES:
+                managers, copies = counts.get((period, outcome), (0, 0))
+                deliveries.add_metric([period, outcome, "original"], managers)
+                deliveries.add_metric([period, outcome, "resend"], copies)
+        undeliverable = GaugeMetricFamily(
+            "commission_undeliverable_addresses",
+            "Addresses marked undeliverable (hard bounce, spam complaint, provider refusal).",
+        )
+        undeliverable.add_metric([], open_marks().count())
+        yield from (deliveries, undeliverable)
 
 
 def queue_lists(queue: str, options: dict) -> list[str]:
@@ -158,6 +187,7 @@ class BrokerCollector:
 
 registry = CollectorRegistry(auto_describe=False)
 registry.register(OwedWorkCollector())
+registry.register(MonthCollector())
 registry.register(BrokerCollector())
 
 # Counted in the process that refused the post (prometheus_client without its

@@ -6,9 +6,14 @@ suite's redis-server: tests/integration/test_metrics.py.)"""
 import logging
 
 import pytest
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
-from apps.mailing.models import EmailDelivery
+from apps.commission.month import month_summary
+from apps.commission.periods import current_period, default_period
+from apps.mailing.models import EmailDelivery, UndeliverableAddress
 from core.metrics import queue_lists
+from tests.commission.test_month import seed_month
 from tests.support.fresh_python import fresh_python, setting_values
 from tests.support.metrics import scraped
 from tests.support.owed_work import ago, new_delivery
@@ -144,6 +149,32 @@ def test_metrics_show_how_much_is_owed_and_the_oldest_age(client, maria, setting
         if line.startswith('commission_owed_oldest_age_seconds{kind="email_delivery"}')
     )
     assert 3600 <= float(age.split()[-1]) < 3700
+
+
+def test_metrics_count_the_months_emails_as_the_month_page_does(client, development):
+    last_month = default_period()
+    seed_month(str(last_month), 30)
+    seed_month(str(last_month.previous()), 4, tag="older")  # not a month /metrics reports
+    UndeliverableAddress.objects.create(email="gone@example.com", reason="bounced")
+    UndeliverableAddress.objects.create(
+        email="back@example.com", reason="bounced", cleared_at=timezone.now()
+    )
+
+    families = text_string_to_metric_families(client.get("/metrics").content.decode())
+    samples = {
+        (s.labels["period"], s.labels["outcome"], s.labels["copy"]): s.value
+        for family in families
+        if family.name == "commission_month_deliveries"
+        for s in family.samples
+    }
+
+    summary = month_summary(last_month)
+    for outcome in summary.outcomes:
+        assert samples[(str(last_month), outcome.status, "original")] == outcome.managers
+        assert samples[(str(last_month), outcome.status, "resend")] == outcome.copies
+    assert sum(samples.values()) == EmailDelivery.objects.filter(period=str(last_month)).count()
+    assert {period for period, _, _ in samples} == {str(last_month), str(current_period())}
+    assert scraped(client.get("/metrics"))["commission_undeliverable_addresses"] == 1
 
 
 # THE QUEUES' REDIS LISTS (their lengths and ages, from the suite's redis-server:

@@ -102,6 +102,20 @@ class MonthSummary:
         )
 
 
+def deliveries_by_outcome(periods: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(period, status) -> (managers, copies) for these months' emails, in one query:
+    the month page's outcome counts, for /metrics."""
+    rows = (
+        EmailDelivery.objects.filter(period__in=periods)
+        .values("period", "status")
+        .annotate(
+            managers=Count("user", distinct=True, filter=ORIGINAL),
+            copies=Count("pk", filter=~ORIGINAL),
+        )
+    )
+    return {(row["period"], row["status"]): (row["managers"], row["copies"]) for row in rows}
+
+
 def month_summary(period: Period) -> MonthSummary:
     month = str(period)
     requests = ReportRequest.objects.filter(period=month).aggregate(
