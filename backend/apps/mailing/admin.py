@@ -1,12 +1,12 @@
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_email_preview import SentEmailAdmin
 from core.admin_owed import OwedWorkFilter, age
 from core.admin_records import KeptRecordAdmin
+from core.admin_time import short_time
 
 from . import resend_failed
 from .cancel import PERMISSION, cancel_deliveries, plan_cancel
@@ -65,19 +65,6 @@ class OutcomeFilter(admin.SimpleListFilter):
         if value in Status.values:
             return queryset.filter(status=value)
         return queryset
-
-
-def _when(value):
-    """A time, short: the list has three of them to fit in 1,400 px. It may wrap between
-    the date and the time, never inside either (the admin's own nowrap class)."""
-    if not value:
-        return "-"
-    value = timezone.localtime(value)
-    return format_html(
-        '<span class="nowrap">{}</span> <span class="nowrap">{}</span>',
-        f"{value:%Y-%m-%d}",
-        f"{value:%H:%M}",
-    )
 
 
 @admin.register(EmailDelivery)
@@ -189,17 +176,17 @@ class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
                 "{}<small>{}, next {}</small>",
                 obj.get_status_display(),
                 attempts,
-                _when(obj.next_attempt_at),
+                short_time(obj.next_attempt_at),
             )
         return format_html("{}<small>{}</small>", obj.get_status_display(), attempts)
 
     @admin.display(description="sent at", ordering="sent_at")
     def sent(self, obj):
-        return _when(obj.sent_at)
+        return short_time(obj.sent_at)
 
     @admin.display(description="tracked at", ordering="tracked_at")
     def tracked(self, obj):
-        return _when(obj.tracked_at)
+        return short_time(obj.tracked_at)
 
     @admin.display(description="sent on to a new address")
     def readdressed_lines(self, obj):
