@@ -90,19 +90,27 @@ def test_operator_retries_a_failed_report_from_the_admin(
         assert retry.retried_by.username == "operator"
 
         wait_for_result(retry.new_task_id, "SUCCESS")
+        # The list names a task by the first 8 characters of its id; a failure retried
+        # is handled, and shown only among "Handled too".
         browser.refresh()
-        # The list names a task by the first 8 characters of its id.
-        rows = {
-            row.find_element(By.CSS_SELECTOR, "th.field-short_id").text: row.text
-            for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
-        }
+        assert failed.task_id[:8] not in result_rows(browser)
+        browser.find_element(By.LINK_TEXT, "Handled too (retried or settled)").click()
+        rows = result_rows(browser)
         assert "SUCCESS" in rows[retry.new_task_id[:8]]
-        assert re.search(rf"FAILURE .*{retry.new_task_id}", rows[failed.task_id[:8]])
+        assert re.search(rf"FAILURE .*retried as {retry.new_task_id}", rows[failed.task_id[:8]])
+        assert f"report for {team.manager}, {period}" in rows[failed.task_id[:8]]
         assert csp_violations(browser) == []
 
     # The report the retry built went out once.
     messages = wait_for(worker_mailbox.messages, timeout=60, what="the report email")
     assert [m["To"] for m in messages] == ["nomail@example.com"]
+
+
+def result_rows(browser) -> dict[str, str]:
+    return {
+        row.find_element(By.CSS_SELECTOR, "th.field-short_id").text: row.text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    }
 
 
 def test_operator_adds_a_deal_and_is_told_what_is_wrong_with_a_bad_one(

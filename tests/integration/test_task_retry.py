@@ -143,7 +143,7 @@ def test_command_dry_run_changes_nothing_and_a_real_run_retries_exactly_the_matc
             f"would retry {REPORT_TASK} {r.task_id} args={json.loads(r.meta)['args']} kwargs={{}}"
             for r in recent
         ),
-        "would retry 2 task(s), 0 refused",
+        "would retry 2 task(s), would skip 0",
     ]
     assert not TaskRetry.objects.exists()
 
@@ -158,7 +158,7 @@ def test_command_dry_run_changes_nothing_and_a_real_run_retries_exactly_the_matc
         again = wait_for_result(new_id, "FAILURE")
         assert json.loads(again.meta)["args"] == json.loads(failure.meta)["args"]
         assert retries[failure.task_id].retried_by_name.endswith("(manage.py retry_failed_tasks)")
-    assert real.splitlines()[-1] == "retried 2 task(s), 0 refused"
+    assert real.splitlines()[-1] == "retried 2 task(s), skipped 0"
     # The report queue is worked in order: had the dry run sent anything, its tasks would
     # have finished before the real retries did. Only the two retries are new.
     results_after = set(TaskResult.objects.values_list("task_id", "status"))

@@ -1,5 +1,5 @@
-"""Reading email deliveries (what is still owed, and what of it is stalled) and the
-addresses marked undeliverable."""
+"""Reading email deliveries (what is still owed, and what of it is stalled; the months
+they were for) and the addresses marked undeliverable."""
 
 import datetime as dt
 
@@ -25,6 +25,13 @@ def delivery_that_ended(idempotency_key: str) -> EmailDelivery | None:
 def cancelled_delivery(delivery_id: int | None) -> EmailDelivery | None:
     """The delivery with this (parsed) id if an operator cancelled it."""
     return EmailDelivery.objects.filter(pk=delivery_id, status=Status.CANCELLED).first()
+
+
+def delivery_periods() -> list[str]:
+    """The months deliveries were made for, newest first ("" for rows without one)."""
+    return list(
+        EmailDelivery.objects.order_by("-period").values_list("period", flat=True).distinct()
+    )
 
 
 def owed_deliveries() -> QuerySet[EmailDelivery]:

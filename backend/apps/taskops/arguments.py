@@ -25,6 +25,15 @@ def stored_arguments(result: TaskResult) -> tuple[list, dict]:
     return list(args), dict(kwargs)
 
 
+def stored_call(result: TaskResult) -> tuple[str, list, dict] | None:
+    """(task name, args, kwargs) of the result; None when its arguments are unknown."""
+    try:
+        args, kwargs = stored_arguments(result)
+    except ArgumentsUnavailable:
+        return None
+    return result.task_name or "", args, kwargs
+
+
 def decode_json(stored: str | None):
     """A stored JSON column's value; None when empty or not JSON."""
     try:

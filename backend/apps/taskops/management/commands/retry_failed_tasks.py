@@ -8,12 +8,16 @@ import re
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from apps.taskops.arguments import stored_call
 from apps.taskops.errors import RetryRefused
-from apps.taskops.selectors import failed_results
+from apps.taskops.selectors import describe_work, failed_results, why_handled
 from apps.taskops.services import plan_retry, retry_failed_task
 from core.operator_name import operator_name
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# Skipped failures named in the last line; a month's failures (results are kept 30 days)
+# would bury it.
+NAMED_AT_MOST = 20
 
 
 def age(text: str) -> dt.timedelta:
@@ -28,8 +32,9 @@ def age(text: str) -> dt.timedelta:
 
 class Command(BaseCommand):
     help = (
-        "Send failed tasks (not retried yet) again with their arguments, to the queue their "
-        "route gives. Prints each one."
+        "Send failed tasks still needing someone again with their arguments, to the queue "
+        "their route gives. Prints each one, then each failure skipped and why (refused, or "
+        "already handled: retried, or settled since)."
     )
 
     def add_arguments(self, parser):
@@ -56,12 +61,23 @@ class Command(BaseCommand):
         confirm_possible_duplicates=False,
         **options,
     ):
-        results = failed_results(
-            task_name=task_name, since=timezone.now() - since if since else None
+        failures = list(
+            failed_results(
+                task_name=task_name,
+                since=timezone.now() - since if since else None,
+                handled_too=True,
+            )
         )
+        works = describe_work(stored_call(result) for result in failures)
         who = f"{operator_name()} (manage.py retry_failed_tasks)"
-        retried = refused = 0
-        for result in results:
+        retried = 0
+        refused, handled = [], []
+        for result, work in zip(failures, works, strict=True):
+            named = f"{result.task_id[:8]} {(result.task_name or '?').rsplit('.', 1)[-1]}"
+            named += f" ({work.text})" if work.text else ""
+            if result.handled:
+                handled.append(f"{named}: {why_handled(result, work)}")
+                continue
             try:
                 if dry_run:
                     plan = plan_retry(result)
@@ -76,10 +92,22 @@ class Command(BaseCommand):
                     line = f"retried {retry.task_name} {result.task_id} -> {retry.new_task_id}"
                     args, kwargs = retry.args, retry.kwargs
             except RetryRefused as exc:
-                refused += 1
+                refused.append(f"{named}: {exc}")
                 self.stderr.write(f"{'would not retry' if dry_run else 'not retried'}: {exc}")
             else:
                 retried += 1
                 self.stdout.write(f"{line} args={args} kwargs={kwargs}")
-        verb = "would retry" if dry_run else "retried"
-        self.stdout.write(f"{verb} {retried} task(s), {refused} refused")
+        self.stdout.write(summary(retried, refused + handled, dry_run=dry_run))
+
+
+def summary(retried: int, skipped: list[str], *, dry_run: bool) -> str:
+    """The last line: how many were retried, and each one skipped with why (the refused
+    first: those need someone; then the failures already handled)."""
+    line = f"{'would retry' if dry_run else 'retried'} {retried} task(s), "
+    line += f"{'would skip' if dry_run else 'skipped'} {len(skipped)}"
+    if not skipped:
+        return line
+    line += ": " + "; ".join(skipped[:NAMED_AT_MOST])
+    if len(skipped) > NAMED_AT_MOST:
+        line += f"; and {len(skipped) - NAMED_AT_MOST} more (narrow with --since or --task-name)"
+    return line
