@@ -77,7 +77,8 @@ def test_each_row_says_whom_which_month_and_which_copy(admin_client, maria):
         "Maria Ivanova</a>"
     )
     assert manager in original_row and manager in copy_row
-    assert '<td class="field-period">2026-11</td>' in original_row
+    month = reverse("admin_month", args=["2026-11"])
+    assert f'<td class="field-period_link"><a href="{month}">2026-11</a></td>' in original_row
     assert '<td class="field-copy">original</td>' in original_row
     assert '<td class="field-copy">resend 01234567</td>' in copy_row
     # Times as the server's time zone (UTC here) writes them, wrapping only between the

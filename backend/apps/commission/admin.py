@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_email_preview import SentEmailAdmin
+from core.admin_month_link import period_link
 from core.admin_owed import OwedWorkFilter, age
 from core.admin_records import KeptRecordAdmin
 
@@ -10,7 +11,6 @@ from . import payouts
 from .forms import DealAddForm
 from .models import Commission, CommissionReport, Deal, ReportRequest, Team, TeamMembership
 from .money import format_money
-from .month_admin import period_link
 from .periods import default_period
 from .selectors import ended_report_email, owed_report_requests, stalled_report_requests
 from .services import record_deal, request_report

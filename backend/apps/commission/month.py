@@ -84,7 +84,7 @@ class MonthSummary:
     requests_queued: int  # managers whose report is not built yet
     requests_refused: int
     outcomes: tuple[OutcomeCount, ...]
-    emails_owed: int  # managers with an email still owed (each once)
+    emails_owed: int  # emails still owed, copies too (a manager's originals once)
     oldest_owed_since: dt.datetime | None
     stalled: int  # owed emails nothing is moving (see stalled_deliveries)
     problems: tuple[Problem, ...] = field(default=())
@@ -133,9 +133,6 @@ def month_summary(period: Period) -> MonthSummary:
             oldest=Min("created_at"),
         )
     }
-    owed_emails = deliveries.filter(status__in=EmailDelivery.OWED).aggregate(
-        managers=Count("user", distinct=True)
-    )["managers"]
     outcomes = tuple(
         OutcomeCount(
             status=status,
@@ -156,7 +153,11 @@ def month_summary(period: Period) -> MonthSummary:
         requests_queued=requests["queued"],
         requests_refused=requests["refused"],
         outcomes=outcomes,
-        emails_owed=owed_emails,
+        emails_owed=sum(
+            row["managers"] + row["copies"]
+            for status, row in by_status.items()
+            if status in EmailDelivery.OWED
+        ),
         oldest_owed_since=min((when for when in oldest if when), default=None),
         stalled=stalled_deliveries().filter(period=month).count(),
         problems=problems,

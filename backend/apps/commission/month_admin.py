@@ -13,10 +13,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_safe
 
 from apps.mailing.models import EmailDelivery
+from core.admin_month_link import month_url
 
 from .models import ReportRequest
 from .month import MonthSummary, Problem, month_summary
@@ -32,18 +32,6 @@ CLEAR_MARK = (
     "clear_marks",
     "mailing.clear_undeliverableaddress",
 )
-
-
-def month_url(period: str) -> str:
-    return reverse("admin_month", args=[period])
-
-
-@admin.display(description="period", ordering="period")
-def period_link(obj):
-    """A list column: the row's period, linking to its month page."""
-    if not obj.period:
-        return "-"
-    return format_html('<a href="{}">{}</a>', month_url(obj.period), obj.period)
 
 
 def _check_permissions(request) -> None:
@@ -86,8 +74,8 @@ def month_page(request, period: str):
         "outcomes": [
             (
                 outcome,
-                _deliveries_url(summary.period, status__exact=outcome.status, copy="original"),
-                _deliveries_url(summary.period, status__exact=outcome.status, copy="resend"),
+                _deliveries_url(summary.period, outcome=outcome.status, copy="original"),
+                _deliveries_url(summary.period, outcome=outcome.status, copy="resend"),
             )
             for outcome in summary.outcomes
         ],
@@ -102,7 +90,7 @@ def _list_url(name: str, **filters) -> str:
 
 
 def _deliveries_url(period: str, **filters) -> str:
-    return _list_url("admin:mailing_emaildelivery_changelist", period__exact=period, **filters)
+    return _list_url("admin:mailing_emaildelivery_changelist", period=period, **filters)
 
 
 def _count_links(summary: MonthSummary) -> dict[str, str]:

@@ -4,6 +4,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin_confirm import confirmation_page, confirmed
 from core.admin_email_preview import SentEmailAdmin
+from core.admin_month_link import period_link
 from core.admin_owed import OwedWorkFilter, age
 from core.admin_records import KeptRecordAdmin
 from core.admin_time import short_time
@@ -67,6 +68,23 @@ class OutcomeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CopyFilter(admin.SimpleListFilter):
+    """The month's own email to a manager, or a copy asked for again (a resend key)."""
+
+    title = "copy"
+    parameter_name = "copy"
+
+    def lookups(self, request, model_admin):
+        return [("original", "Original"), ("resend", "Copy asked for again")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "original":
+            return queryset.filter(resend_key="")
+        if self.value() == "resend":
+            return queryset.exclude(resend_key="")
+        return queryset
+
+
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
     """Every email owed or sent; read-only, and never deleted: the row holds its
@@ -78,7 +96,7 @@ class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
     # subject and the provider's message id are on the delivery's page).
     list_display = [
         "number",
-        "period",
+        "period_link",
         "manager",
         "copy",
         "to_email",
@@ -88,8 +106,9 @@ class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
         "tracked",
     ]
     list_display_links = ["number"]
+    period_link = staticmethod(period_link)  # a link to the month's page
     list_select_related = ["user"]
-    list_filter = [PeriodFilter, OutcomeFilter, OwedWorkFilter, "created_at", "sent_at"]
+    list_filter = [PeriodFilter, OutcomeFilter, CopyFilter, OwedWorkFilter, "created_at", "sent_at"]
     search_fields = [
         "to_email",
         "subject",
@@ -104,7 +123,10 @@ class EmailDeliveryAdmin(SentEmailAdmin, KeptRecordAdmin):
     # What an operator reads first: how it went, to whom, for which month and manager,
     # which copy, and what went wrong; then the email; then the sending's details.
     fieldsets = [
-        (None, {"fields": ["status", "to_email", "period", "manager_page", "copy", "last_error"]}),
+        (
+            None,
+            {"fields": ["status", "to_email", "period_link", "manager_page", "copy", "last_error"]},
+        ),
         ("The email", {"fields": ["subject", *SentEmailAdmin.SENT_EMAIL_FIELDS]}),
         (
             "Sending",
