@@ -89,12 +89,16 @@ purge_offline_workers = _setting("FLOWER_PURGE_OFFLINE_WORKERS", 24 * 60 * 60, i
 # Prometheus metrics: Flower 2.x always serves them at /metrics, here behind basic auth
 # (above): a scraper sends the same credentials.
 
-# The task list: what ran, how it went, for whom (args, and kwargs: the shell's
-# `.delay(user_id=3)` shows only there), and when, within a 1,400 px window. The dotted
-# task name alone takes 590 px there (Debian's Chromium), so uuid (395), worker (230) and
-# runtime (101) do not fit beside it: a task's page is /task/<id>, its worker and runtime
-# are on it. tests/integration/test_flower.py measures the fit in a browser.
-tasks_columns = "name,state,args,kwargs,received"
+# The task list: which task (its uuid, the link to its page /task/<id>, where the name,
+# worker, runtime and traceback are), how it went, for whom (args, and kwargs: the shell's
+# `.delay(user_id=3)` shows only there) and when, within a 1,400 px window. Widths there
+# (Debian's Chromium; the table's box is 1,350 px): uuid 400, state 92, received 226,
+# args 75-422 (a resend key), kwargs 75-210 (`user_id=`). The dotted name (590, report task)
+# does not fit beside them, nor does a shortened one (`format_task` would also show it
+# shortened on the task page): filter by name in the search box (`name:send_email`).
+# `received` stays: the list sorts by it, newest first (without it, by the first column).
+# tests/integration/test_flower.py measures the fit in a browser.
+tasks_columns = "uuid,state,args,kwargs,received"
 
 
 class _NoWorkersYet(_logging.Filter):

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from selenium.webdriver.common.by import By
 
 from apps.commission.periods import default_period
 from apps.commission.tasks import generate_and_send_commission_report
@@ -271,17 +272,20 @@ def test_production_flower_watches_and_refuses_to_act(worker_pool, tmp_path):
 # THE TASK LIST IN A BROWSER (Debian's Chromium, 1,400 px wide)
 # ------------------------------------------------------------------------------
 
-# What an operator's screen shows of the task list: each task's cells by column, the
-# table's full width against the width of the box that shows it, and the page's.
+# What an operator's screen shows of the task list: each task's cells by column (the text
+# shown, and where the cell's link goes, if it has one), the table's full width against the
+# width of the box that shows it, and the page's.
 TASK_LIST_LAYOUT = """
 const columns = [...document.querySelectorAll('#tasks-table thead th')].map(
     th => th.dataset.column);
 const rows = arguments[0].map(id => document.getElementById(id));
 if (rows.some(row => row === null)) return null;
 const table = rows[0].closest('table');
+const cells = (row, value) => Object.fromEntries(
+    [...row.cells].map((td, i) => [columns[i], value(td)]));
 return {
-    rows: rows.map(row => Object.fromEntries(
-        [...row.cells].map((td, i) => [columns[i], td.textContent]))),
+    rows: rows.map(row => cells(row, td => td.innerText)),
+    links: rows.map(row => cells(row, td => td.querySelector('a')?.getAttribute('href') ?? null)),
     tableWidth: table.scrollWidth,
     boxWidth: table.parentElement.clientWidth,
     pageWidth: document.documentElement.scrollWidth,
@@ -303,7 +307,8 @@ def with_credentials(browser, flower: FlowerProcess) -> None:
 @pytest.mark.integration
 def test_flower_task_list_shows_keyword_arguments_within_1400_px(browser, flower, worker_pool):
     """The README's shell example queues a report by keyword (`user_id=`), the product by
-    position: the task list shows both, and its columns fit a 1,400 px window."""
+    position: the task list shows both, each task's uuid links to its page (name, worker,
+    traceback), and its columns fit a 1,400 px window."""
     worker = worker_pool.ensure("reports")
     flower.wait_for_events_from(worker.nodename)
     # No such manager: each is refused at once, with nothing queued behind it.
@@ -323,9 +328,22 @@ def test_flower_task_list_shows_keyword_arguments_within_1400_px(browser, flower
     assert keyword_row["kwargs"] == "{'user_id': 987654321}"
     assert keyword_row["args"] == "()"
     assert position_row["args"] == "(987654322, '2025-11')"
-    assert keyword_row["name"] == REPORT_TASK
     assert keyword_row["state"] == "FAILURE"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", keyword_row["received"])
+    # The whole uuid shows, and opens the task's own page.
+    assert (keyword_row["uuid"], position_row["uuid"]) == (by_keyword.id, by_position.id)
+    keyword_links, position_links = layout["links"]
+    assert keyword_links["uuid"] == f"/task/{by_keyword.id}"
+    assert position_links["uuid"] == f"/task/{by_position.id}"
     assert layout["windowWidth"] == 1400  # tests/support/browser.py's window
     assert layout["tableWidth"] <= layout["boxWidth"], layout
     assert layout["pageWidth"] <= layout["windowWidth"], layout
+
+    # The task's page, through that link: the full dotted name (not in the list), kwargs.
+    browser.find_element(By.CSS_SELECTOR, f'[id="{by_keyword.id}"] a[href^="/task/"]').click()
+    name = wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".task-name-value"), what="the task page"
+    )[0]
+    assert browser.current_url == f"{flower.url}/task/{by_keyword.id}"
+    assert name.text == REPORT_TASK
+    assert "{'user_id': 987654321}" in browser.find_element(By.TAG_NAME, "body").text

@@ -126,8 +126,9 @@ def test_flower_lists_both_kinds_of_arguments_and_keeps_quiet_while_workers_star
     config = runpy.run_path(str(FLOWER_CONFIG))
 
     columns = [name.strip() for name in config["tasks_columns"].split(",")]
-    # A task queued by keyword (`.delay(user_id=3)`) shows `()` under args: kwargs too.
-    assert {"name", "state", "args", "kwargs", "received"} <= set(columns)
+    # A task queued by keyword (`.delay(user_id=3)`) shows `()` under args: kwargs too. The
+    # uuid links to the task's page; the list sorts by `received`, newest first.
+    assert {"uuid", "state", "args", "kwargs", "received"} <= set(columns)
     # The tasks page leaves out, without a word, a column Flower does not know
     # (flower.views.tasks.visible_task_columns): each one named must be one of its own.
     unknown = [name for name in columns if name not in TASK_COLUMNS]
