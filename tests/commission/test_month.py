@@ -119,6 +119,7 @@ def test_the_page_shows_the_numbers_and_each_links_to_a_list_of_as_many(client):
     summary = response.context["summary"]
     assert "30 managers owed a report" in page
     assert f"{summary.reports_built} built" in page
+    assert f"{summary.emails_owed} emails still owed</a>, the oldest waiting for" in page
     # One original per manager here, so each count is as many rows of its list.
     for outcome, managers_url, copies_url in response.context["outcomes"]:
         for url, expected in ((managers_url, outcome.managers), (copies_url, outcome.copies)):
@@ -225,7 +226,7 @@ def test_nothing_owed_reads_as_nothing_to_do(client):
     page = client.get(reverse("admin_month", args=[str(default_period())])).content.decode()
     assert "Nothing needs a person this month." in page
     assert "0 managers owed a report" in page
-    assert "the oldest since" not in page
+    assert "the oldest waiting" not in page
 
 
 def _hidden(page: str, name: str, value) -> bool:

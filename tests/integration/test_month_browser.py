@@ -4,6 +4,8 @@ its action's confirmation page. Screenshot: var/month-page/month-1400.png."""
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.commission.periods import default_period
 from apps.mailing.models import EmailDelivery
@@ -54,9 +56,11 @@ def test_the_month_page_fits_1400_px_and_its_fix_leads_to_the_action(browser, li
             By.XPATH, f"//form[input[@name='_selected_action' and @value='{failed.pk}']]"
         )
         row.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(browser, 10).until(expected_conditions.staleness_of(row))
         # The action's own page, which asks before anything is sent.
-        assert "Send again" in browser.find_element(By.ID, "content").text
-        assert str(failed.pk) in browser.page_source
+        asked = browser.find_element(By.ID, "content").text
+        assert "Send 1 failed email(s) again?" in asked
+        assert f"delivery {failed.pk} to {failed.to_email}" in asked
         assert csp_violations(browser) == []
     failed.refresh_from_db()
     assert failed.status == EmailDelivery.Status.FAILED  # nothing sent without the yes
