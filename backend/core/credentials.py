@@ -26,17 +26,22 @@ def generate_command(nbytes: int) -> str:
     return f'python3 -c "import secrets; print(secrets.token_urlsafe({nbytes}))"'
 
 
+def weak_password(password: str | None) -> bool:
+    """Missing, shorter than MIN_PASSWORD_LENGTH, or holding a published one."""
+    password = password or ""
+    return len(password) < MIN_PASSWORD_LENGTH or any(
+        known in password for known in KNOWN_PASSWORDS
+    )
+
+
 def weak_password_users(credentials: Iterable[str]) -> list[str]:
-    """The user names of "user:password" credentials whose password is shorter than
-    MIN_PASSWORD_LENGTH or holds a known one (the password itself is never named)."""
-    weak = []
-    for credential in credentials:
-        user, _, password = credential.partition(":")
-        if len(password) < MIN_PASSWORD_LENGTH or any(
-            known in password for known in KNOWN_PASSWORDS
-        ):
-            weak.append(user)
-    return weak
+    """The user names of "user:password" credentials whose password is weak_password (the
+    password itself is never named)."""
+    return [
+        user
+        for user, _, password in (credential.partition(":") for credential in credentials)
+        if weak_password(password)
+    ]
 
 
 def secret_key_problem(key: str) -> str | None:

@@ -2,12 +2,12 @@
 
 import logging
 
-import redis
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core import redis_connection
 from core.celery import app
 
 logger = logging.getLogger(__name__)
@@ -27,12 +27,15 @@ def healthz(request):
 @require_GET
 def readyz(request):
     """Readiness: the database and the Redis broker answer. 503 names what failed
-    and the error's type."""
+    and the error's type. Through Sentinel, `broker_master` says which Redis answered as
+    the master (host:port)."""
     checks = {"database": check_database, "broker": check_broker}
     failed = {}
+    found = {}
     for name, check in checks.items():
         try:
-            check()
+            if said := check():
+                found.update(said)
         except Exception as exc:  # any failure means "not ready"; the body says which
             # The probe is public: the body names the error type only (messages can carry
             # host and user names); the log has the whole message.
@@ -40,7 +43,7 @@ def readyz(request):
             failed[name] = type(exc).__name__
     if failed:
         return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
-    return JsonResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
+    return JsonResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok"), **found})
 
 
 def check_database() -> None:
@@ -48,11 +51,15 @@ def check_database() -> None:
         cursor.execute("SELECT 1")
 
 
-def check_broker() -> None:
-    client = redis.Redis.from_url(
-        app.conf.broker_url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
-    )
+def check_broker() -> dict | None:
+    url, options = app.conf.broker_url, app.conf.broker_transport_options or {}
+    client = redis_connection.client_for(url, options, timeout=CHECK_TIMEOUT)
     try:
         client.ping()
+        if redis_connection.is_sentinel(url):
+            # Where the ping's connection went: the master Sentinel named for it.
+            host, port = client.connection_pool.master_address
+            return {"broker_master": f"{host}:{port}"}
+        return None
     finally:
-        client.close()
+        redis_connection.close(client)

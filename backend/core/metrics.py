@@ -3,7 +3,9 @@ many tracking-webhook posts were refused; how full the Redis broker is, and how 
 each queue is and how long its oldest message has waited.
 
 Prometheus text format, computed at each scrape: a few indexed queries, and one
-connection to the broker (`INFO memory`, then one pipeline over the queues). The figure
+connection to the broker (`INFO memory`, then one pipeline over the queues); through
+Sentinel, one `SENTINEL MASTER` before it, which also says which Redis is the master and
+since when. The figure
 to alert on is commission_owed_oldest_age_seconds: everything owed normally goes out
 within minutes, so an old item means something nothing is repairing by itself; and the
 broker's used memory against its maxmemory, beyond which Redis refuses new tasks. The
@@ -16,7 +18,6 @@ configured, not served).
 
 import logging
 import time
-from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -34,7 +35,7 @@ from apps.commission.periods import current_period, default_period
 from apps.commission.selectors import owed_report_requests, stalled_report_requests
 from apps.mailing.models import EmailDelivery
 from apps.mailing.selectors import open_marks, owed_deliveries, stalled_deliveries
-from core import queue_age
+from core import queue_age, redis_connection
 from core.celery import app
 from core.health import CHECK_TIMEOUT
 from core.http_auth import bearer_token_matches
@@ -126,16 +127,29 @@ class BrokerCollector:
 
     def collect(self):
         url = app.conf.broker_url
-        if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+        if not redis_connection.is_redis(url):
             return  # another broker: nothing to say
         up = GaugeMetricFamily(
             "commission_broker_up", "1 when the Redis broker answered this scrape, 0 otherwise."
         )
         options = app.conf.broker_transport_options or {}
         lists = {queue.name: queue_lists(queue.name, options) for queue in app.conf.task_queues}
-        client = redis.Redis.from_url(
-            url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
-        )
+        master = None
+        try:
+            if redis_connection.is_sentinel(url):
+                # One Sentinel round trip says where the master is and since when; the
+                # figures then come from that Redis directly.
+                master = redis_connection.master_state(url, options, timeout=CHECK_TIMEOUT)
+                client = redis_connection.client_at(
+                    url, options, master.host, master.port, timeout=CHECK_TIMEOUT
+                )
+            else:
+                client = redis_connection.client_for(url, options, timeout=CHECK_TIMEOUT)
+        except redis.RedisError as exc:
+            logger.warning("Broker not read: %s: %s", type(exc).__name__, exc)
+            up.add_metric([], 0)
+            yield up
+            return
         try:
             memory = client.info("memory")
             with client.pipeline(transaction=False) as pipe:
@@ -148,6 +162,7 @@ class BrokerCollector:
             logger.warning("Broker not read: %s: %s", type(exc).__name__, exc)
             up.add_metric([], 0)
             yield up
+            yield from master_metrics(master)
             return
         finally:
             client.close()
@@ -183,6 +198,32 @@ class BrokerCollector:
             # Never below 0: the publisher's clock may run a little ahead of this one.
             age.add_metric([queue], max(now - min(stamps), 0) if stamps else 0)
         yield from (up, used, limit, length, age)
+        yield from master_metrics(master)
+
+
+def master_metrics(master: redis_connection.MasterState | None):
+    """Through Sentinel: which Redis is the master, since when, and Sentinel's config
+    epoch (one more at every failover). Nothing without Sentinel."""
+    if master is None:
+        return
+    info = GaugeMetricFamily(
+        "commission_broker_master_info",
+        "The Redis the Sentinels name as the broker's master (always 1).",
+        labels=["address"],
+    )
+    info.add_metric([master.address], 1)
+    changed = GaugeMetricFamily(
+        "commission_broker_master_changed_timestamp_seconds",
+        "When the master took its role, as the Sentinel asked saw it (role-reported-time; "
+        "a Sentinel restarted since counts from its own start).",
+    )
+    changed.add_metric([], time.time() - master.role_reported_ms / 1000)
+    epoch = GaugeMetricFamily(
+        "commission_broker_master_config_epoch",
+        "Sentinel's configuration epoch for the master set: it grows by one at each failover.",
+    )
+    epoch.add_metric([], master.config_epoch)
+    yield from (info, changed, epoch)
 
 
 registry = CollectorRegistry(auto_describe=False)

@@ -7,6 +7,7 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -17,8 +18,10 @@ from core.credentials import (
     MIN_PASSWORD_LENGTH,
     generate_command,
     secret_key_problem,
+    weak_password,
     weak_password_users,
 )
+from core.redis_connection import DEFAULT_MASTER_NAME, is_sentinel, sentinel_url_problems
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BACKEND_DIR.parent
@@ -386,6 +389,35 @@ TRACKING_WEBHOOK_MAX_BYTES = 1024 * 1024
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # Queues and routes live in core/celery.py; here is what the environment decides.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://localhost:6379/0")
+# Redis Sentinel (kombu's form: sentinel://:redis-password@host1:26379;sentinel://...@host2:26379):
+# the master set the Sentinels watch, and Sentinel's own password (its requirepass), which
+# is not the master's. Both reach Celery, Flower and core/redis_connection.py through
+# CELERY_BROKER_TRANSPORT_OPTIONS below. Unused with a redis:// URL.
+BROKER_SENTINEL_MASTER = env.str("CELERY_BROKER_SENTINEL_MASTER", default=DEFAULT_MASTER_NAME)
+BROKER_SENTINEL_PASSWORD = env.str("CELERY_BROKER_SENTINEL_PASSWORD", default="")
+if is_sentinel(CELERY_BROKER_URL):
+    if problems := sentinel_url_problems(CELERY_BROKER_URL):
+        raise environ.ImproperlyConfigured(f"CELERY_BROKER_URL {'; '.join(problems)}")
+    if not BROKER_SENTINEL_MASTER.strip() or any(c.isspace() for c in BROKER_SENTINEL_MASTER):
+        raise environ.ImproperlyConfigured(
+            "CELERY_BROKER_SENTINEL_MASTER must name the master set, as in the Sentinels' "
+            "`sentinel monitor <name> ...` (no spaces)"
+        )
+    # Production: whoever reaches a Sentinel without a password can fail the master over
+    # or point it elsewhere, and one without the master's password can read every task.
+    if IS_PRODUCTION:
+        sentinel_passwords = {
+            "CELERY_BROKER_URL's password (the master's requirepass)": urlsplit(
+                CELERY_BROKER_URL.split(";", 1)[0]
+            ).password,
+            "CELERY_BROKER_SENTINEL_PASSWORD": BROKER_SENTINEL_PASSWORD,
+        }
+        if weak := [name for name, value in sentinel_passwords.items() if weak_password(value)]:
+            raise environ.ImproperlyConfigured(
+                f"{' and '.join(weak)}: missing, a placeholder or shorter than "
+                f"{MIN_PASSWORD_LENGTH} characters; a sentinel:// broker needs both when "
+                f"DJANGO_ENV=production: make one with {generate_command(32)}"
+            )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-results, storing each result in one statement (core/results.py).
 CELERY_RESULT_BACKEND = "core.results:DatabaseBackend"
@@ -453,6 +485,11 @@ RECONCILE_STALLED_AFTER = env.int("RECONCILE_STALLED_AFTER", default=300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
 }
+if is_sentinel(CELERY_BROKER_URL):
+    # kombu's SentinelChannel and Flower's RedisSentinel read these two options.
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = BROKER_SENTINEL_MASTER
+    if BROKER_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": BROKER_SENTINEL_PASSWORD}
 
 # LOGGING
 # ------------------------------------------------------------------------------

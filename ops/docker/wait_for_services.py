@@ -5,7 +5,8 @@
 Run by ops/docker/entrypoint before every container command, and on its own (with a
 short timeout) as beat's health check: beat has nothing to ping, but it is of no use
 without the database (its schedule) and the broker (where it sends tasks).
-Reads the same settings as the app (DATABASE_URL, CELERY_BROKER_URL); prints hosts,
+Reads the same settings as the app (DATABASE_URL, CELERY_BROKER_URL, through Sentinel
+the master set too: core/redis_connection.py); prints hosts,
 never passwords. Exit status 0 when both answer, 1 otherwise.
 
 It signs nothing, so it needs no DJANGO_SECRET_KEY: without one (Flower's container
@@ -19,7 +20,6 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 BACKEND_DIR = Path(__file__).resolve().parents[2] / "backend"
 
@@ -28,11 +28,6 @@ def describe_database(database: dict) -> str:
     host = database.get("HOST") or "localhost"
     port = database.get("PORT") or "default port"
     return f"the database {database.get('NAME')!r} at {host}:{port}"
-
-
-def describe_broker(url: str) -> str:
-    parts = urlsplit(url)
-    return f"Redis at {parts.hostname}:{parts.port or 6379}"
 
 
 def check_database() -> None:
@@ -47,14 +42,14 @@ def check_database() -> None:
         connection.close()
 
 
-def check_broker(url: str) -> None:
-    import redis
+def check_broker(url: str, options: dict) -> None:
+    from core import redis_connection
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = redis_connection.client_for(url, options, timeout=3)
     try:
         client.ping()
     finally:
-        client.close()
+        redis_connection.close(client)
 
 
 def wait(what: str, check, deadline: float, hint: str) -> bool:
@@ -97,6 +92,7 @@ def main() -> int:
     try:
         database = settings.DATABASES["default"]
         broker_url = settings.CELERY_BROKER_URL
+        broker_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     except ImproperlyConfigured as error:
         print(f"wait_for_services: the settings do not load: {error}", file=sys.stderr)
         return 1
@@ -110,12 +106,15 @@ def main() -> int:
             deadline,
             "is the database service running and healthy, and is DATABASE_URL right?",
         )
-    if ok and urlsplit(broker_url).scheme in {"redis", "rediss"}:
+    from core import redis_connection
+
+    if ok and redis_connection.is_redis(broker_url):
         ok = wait(
-            describe_broker(broker_url),
-            lambda: check_broker(broker_url),
+            redis_connection.describe(broker_url, broker_options),
+            lambda: check_broker(broker_url, broker_options),
             deadline,
-            "is the redis service running, and does CELERY_BROKER_URL carry its password?",
+            "is the redis service running, and does CELERY_BROKER_URL carry its password "
+            "(through Sentinel: CELERY_BROKER_SENTINEL_MASTER and _PASSWORD)?",
         )
     return 0 if ok else 1
 

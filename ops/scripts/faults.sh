@@ -8,6 +8,6 @@ set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
 ops/scripts/bootstrap.sh
-ops/scripts/ensure-system-packages.sh redis-server:redis-server postgresql:pg_ctlcluster
+ops/scripts/ensure-system-packages.sh redis-server:redis-server redis-sentinel:redis-sentinel postgresql:pg_ctlcluster
 
 exec .venv/bin/python -m tests.faults "$@"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: set up what a fresh machine lacks, then run the whole suite.
-# The suite starts its own redis-server and Celery workers; extra arguments go to pytest.
+# The suite starts its own redis-server, redis-sentinel and Celery workers; extra arguments go to pytest.
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
 ops/scripts/bootstrap.sh
 # promtool (Debian's prometheus package) checks and unit-tests ops/monitoring/'s alert rules.
-ops/scripts/ensure-system-packages.sh redis-server:redis-server chromium:chromium chromium-driver:chromedriver \
+ops/scripts/ensure-system-packages.sh redis-server:redis-server redis-sentinel:redis-sentinel chromium:chromium chromium-driver:chromedriver \
   prometheus:promtool
 
 # The suite sees the settings' defaults, not a developer's .env or a running `make run`.
