@@ -93,6 +93,8 @@ def test_prod_example_comments_every_variable():
 FLOWER_NEEDS = {"DJANGO_ENV", "DJANGO_ALLOWED_HOSTS", "CELERY_BROKER_URL", "TIME_ZONE"}
 FLOWER_NEEDS |= {"LOG_LEVEL", "WAIT_FOR_SERVICES_TIMEOUT", "SENTRY_DSN", "SENTRY_ENVIRONMENT"}
 FLOWER_NEEDS |= {"SENTRY_RELEASE"}
+# With a sentinel:// broker: the master set and Sentinel's password (its Broker page).
+FLOWER_NEEDS |= {"CELERY_BROKER_SENTINEL_MASTER", "CELERY_BROKER_SENTINEL_PASSWORD"}
 
 
 def test_flower_gets_its_own_variables_and_none_of_the_app_secrets(prod_model, read_by_code):
