@@ -119,8 +119,10 @@ def healthcheck(queue: str, host: str, env: dict, workdir) -> subprocess.Complet
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_consumes_after_a_failover_by_itself(worker_pool, cluster, tmp_path):
-    """celery#10096: workers reported to stop consuming after a Sentinel failover."""
+@pytest.mark.parametrize("how", ["failover", "kill_master"])
+def test_a_worker_consumes_after_a_failover_by_itself(worker_pool, cluster, tmp_path, how):
+    """celery#10096: workers reported to stop consuming after a Sentinel failover. Both a
+    SENTINEL FAILOVER and a master killed with -9 (started again afterwards, as a replica)."""
     probe = Celery("sentinel-probe", broker=cluster.broker_url)
     probe.conf.broker_transport_options = cluster.transport_options
     env = {**worker_pool.common_env, **cluster.env()}
@@ -130,7 +132,12 @@ def test_a_worker_consumes_after_a_failover_by_itself(worker_pool, cluster, tmp_
         first = probe.send_task(RECONCILE_TASK, exchange="email", routing_key="email")
         wait_for_result(first.id, "SUCCESS", timeout=60)
 
-        cluster.failover()
+        if how == "failover":
+            cluster.failover()
+        else:
+            killed, new_master = cluster.kill_master()
+            cluster.restart(killed)
+            cluster.wait_until_settled(new_master)
 
         second = probe.send_task(RECONCILE_TASK, exchange="email", routing_key="email")
         wait_for_result(second.id, "SUCCESS", timeout=120)
