@@ -6,6 +6,7 @@ connection, so that the next call opens a new one.
 """
 
 import functools
+import json
 import os
 import sys
 from collections import Counter
@@ -37,6 +38,11 @@ def setup(env: dict[str, str]) -> None:
 
     django.setup()
     import core.celery  # noqa: F401  (the product's Celery app, for .delay())
+
+    # Celery prefers a CELERY_BROKER_URL in the environment to any app's own broker: the
+    # settings have read it, so it goes, and the harness's other apps (the stack's
+    # pings, a Sentinel scenario's) reach the broker they were given.
+    os.environ.pop("CELERY_BROKER_URL", None)
 
 
 def close() -> None:
@@ -91,14 +97,46 @@ def speed_up_reconcilers() -> list[str]:
     return sorted({entry.task for entry in entries})
 
 
+FAN_OUT_TASK = "apps.commission.tasks.send_monthly_commission_reports"
+
+
+def fan_out_period() -> str:
+    from apps.commission.periods import default_period
+
+    return str(default_period())
+
+
 def queue_fan_out() -> str:
     """Last month's monthly fan-out, as beat would queue it; returns the period."""
-    from apps.commission.periods import default_period
     from apps.commission.tasks import send_monthly_commission_reports
 
-    period = str(default_period())
+    period = fan_out_period()
     send_monthly_commission_reports.delay(period)
     return period
+
+
+@reconnecting
+def requeued_by_reconcilers() -> dict[str, int]:
+    """How often the reconcilers queued work again in this run: report requests (their
+    own count) and email deliveries (what each reconcile_deliveries run returned)."""
+    from django.db.models import Sum
+    from django_celery_results.models import TaskResult
+
+    from apps.commission.models import ReportRequest
+
+    requests = ReportRequest.objects.aggregate(total=Sum("requeues"))["total"] or 0
+    results = TaskResult.objects.filter(
+        task_name="apps.mailing.tasks.reconcile_deliveries", status="SUCCESS"
+    ).values_list("result", flat=True)
+    deliveries = sum(_requeued_in(result) for result in results)
+    return {"report_requests": requests, "deliveries": deliveries}
+
+
+def _requeued_in(result: str | None) -> int:
+    try:
+        return int(json.loads(result or "{}").get("requeued", 0))
+    except (ValueError, AttributeError):
+        return 0
 
 
 @reconnecting

@@ -14,6 +14,7 @@ COLUMNS = (
     "lost",
     "duplicates",
     "time until all arrived (s)",
+    "after the master's kill: promoted / first / last email (s); queued again",
 )
 
 
@@ -28,7 +29,19 @@ def cells(row: dict) -> list[str]:
         str(row["lost"]),
         duplicates,
         "-" if row["seconds"] is None else f"{row['seconds']:.1f}",
+        _failover(row.get("failover")),
     ]
+
+
+def _failover(numbers: dict | None) -> str:
+    """For a Sentinel scenario: the failover's moments, and what the reconcilers queued
+    again (reports, emails), which covers what the old master never replicated."""
+    if not numbers:
+        return "-"
+    return (
+        f"{numbers['promoted_s']} / {numbers['first_email_s']} / {numbers['last_email_s']}; "
+        f"{numbers['report_requests']} reports, {numbers['deliveries']} emails"
+    )
 
 
 def table(rows: list[dict]) -> str:

@@ -6,6 +6,7 @@ no accepted email when the scenario ends is lost; every accepted email beyond a
 manager's first is a duplicate.
 """
 
+import contextlib
 import shutil
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tests.faults import product
 from tests.faults.stack import RUN_DB, Stack
 from tests.support.processes import REPO_DIR
+from tests.support.sentinel import SentinelCluster, sentinel_cluster
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -49,6 +51,9 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event)
     injected: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # A Sentinel scenario's broker, and the moments of its failover (time.monotonic()).
+    cluster: SentinelCluster | None = None
+    failover: dict = field(default_factory=dict)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -124,6 +129,34 @@ def count(accepted, managers: list[int], started: float) -> dict:
     }
 
 
+def failover_numbers(run: Run, accepted) -> dict:
+    """Seconds from the master's kill to the first email accepted once Sentinel had
+    promoted the replica, and to the last email; and what the reconcilers queued again
+    (among it, what the old master had taken but never replicated)."""
+    killed, promoted = run.failover.get("killed_at"), run.failover.get("promoted_at")
+    if killed is None or promoted is None:
+        return {}
+    after = sorted(request.at for request in accepted if request.at >= promoted)
+    return {
+        "promoted_s": round(promoted - killed, 1),
+        "first_email_s": round(after[0] - killed, 1) if after else None,
+        "last_email_s": round(after[-1] - killed, 1) if after else None,
+        "accepted_before_kill": run.failover["accepted_at_kill"],
+        **product.requeued_by_reconcilers(),
+    }
+
+
+def _failover_note(numbers: dict) -> str:
+    if not numbers:
+        return "the master was never killed"
+    return (
+        f"failover: replica promoted {numbers['promoted_s']}s after the kill; first email "
+        f"after it at {numbers['first_email_s']}s, last at {numbers['last_email_s']}s; "
+        f"the reconcilers queued again {numbers['report_requests']} report request(s) "
+        f"and {numbers['deliveries']} email(s)"
+    )
+
+
 def missing(stack: Stack, managers: list[int]) -> list[int]:
     arrived = {
         str((request.json.get("Metadata") or {}).get("manager_id", ""))
@@ -150,12 +183,31 @@ def run_scenario(
     print(f"   {scenario.summary}", flush=True)
     logs = stack.root / "logs" / scenario.name
     logs.mkdir(parents=True)
+    with contextlib.ExitStack() as broker:
+        cluster = None
+        if scenario.sentinel:
+            # A fresh master, replica and three Sentinels for this scenario alone.
+            cluster = broker.enter_context(sentinel_cluster(logs / "sentinel"))
+            stack.use_broker(cluster.env(), cluster.transport_options)
+            broker.callback(stack.use_broker, None)
+        else:
+            stack.redis.flush()  # an empty Redis
+        return _run(stack, scenario, managers_count, logs, cluster, deadline, settle)
 
-    # Fresh state: a copy of the seeded database, an empty Redis, a forgetful provider.
+
+def _run(
+    stack: Stack,
+    scenario: "Scenario",
+    managers_count: int,
+    logs: Path,
+    cluster: SentinelCluster | None,
+    deadline: float,
+    settle: float,
+) -> dict:
+    # Fresh state: a copy of the seeded database, a forgetful provider.
     template = stack.template_for(managers_count)
     product.close()
     stack.postgres.copy(template, RUN_DB)
-    stack.redis.flush()
     stack.provider.reset()
     stack.provider.tracking_delay = WEBHOOK_DELAY
     stack.provider.latency = scenario.provider_latency
@@ -169,8 +221,12 @@ def run_scenario(
     stack.start_product(logs, tracking=scenario.tracking)
     try:
         stack.wait_ready()
-        run = Run(scenario.name, stack, managers)
-        period = product.queue_fan_out()
+        run = Run(scenario.name, stack, managers, cluster=cluster)
+        if cluster is None:
+            period = product.queue_fan_out()
+        else:
+            period = product.fan_out_period()
+            stack.call_task(product.FAN_OUT_TASK, [period], f"{scenario.name}-fan-out.log")
         run.note(f"fan-out queued for {period}")
         injector = threading.Thread(
             target=run.inject, args=(scenario.faults,), name="faults", daemon=True
@@ -197,6 +253,9 @@ def run_scenario(
         run.stop.set()
         injector.join(timeout=60)
         result = count(stack.provider.accepted, managers, run.started)
+        if cluster is not None:
+            result["failover"] = failover_numbers(run, stack.provider.accepted)
+            notes.append(_failover_note(result["failover"]))
         statuses = dict(product.delivery_statuses())
         lost_where = dict(product.where_stuck(result.pop("lost_ids"), period))
         webhooks = stack.provider.webhooks

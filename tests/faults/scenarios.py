@@ -7,6 +7,7 @@ those that space the faults of the all-together scenario apart.
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -110,6 +111,32 @@ def late_accepts(run: "Run", messages: int = 10, after: float = 1 / 6) -> None:
     )
 
 
+def master_kill(run: "Run", after: float = 1 / 3, comes_back: bool = True) -> None:
+    """kill -9 the Redis master once `after` of the managers have a delivery row (its
+    host dies); Sentinel promotes the replica and every part must find it by itself.
+    With `comes_back`, the old master is started again once the new one is in charge
+    (Sentinel turns it into a replica); without, it is gone for good."""
+    cluster = run.cluster
+    run.until(
+        lambda: product.delivery_count() >= run.share(after),
+        f"{run.share(after)} delivery rows",
+    )
+    old, promoted = cluster.master_port, cluster.replica_port
+    run.failover["killed_at"] = time.monotonic()
+    run.failover["accepted_at_kill"] = run.accepted()
+    cluster.processes[old].send_signal(signal.SIGKILL)
+    cluster.processes[old].wait(timeout=10)
+    how = "restarted later as a replica" if comes_back else "never to return"
+    run.fault(f"Redis master :{old} kill -9, {how} ({run.accepted()} accepted)")
+    new = cluster.wait_until_settled(promoted, replicas=0)
+    run.failover["promoted_at"] = time.monotonic()
+    run.note(f"Sentinel promoted :{new} ({run.accepted()} accepted)")
+    if comes_back:
+        cluster.restart(old)
+        cluster.wait_until_settled(new, replicas=1)
+        run.note(f"the old master :{old} is back, as a replica of :{new}")
+
+
 def pause(seconds: float) -> Callable[["Run"], None]:
     return lambda run: run.pause(seconds)
 
@@ -125,6 +152,8 @@ class Scenario:
     # sending must outlast the faults' spacing (16 threads send 150 emails in about a
     # second at once).
     provider_latency: float = 0.0
+    # The broker is a master, a replica and three Sentinels (tests/support/sentinel.py).
+    sentinel: bool = False
 
 
 SCENARIOS = (
@@ -155,6 +184,22 @@ SCENARIOS = (
         "the same without tracking: duplicates allowed (documented), reported",
         (late_accepts,),
         tracking=False,
+    ),
+    Scenario(
+        "sentinel-master-kill",
+        "Redis behind Sentinel: kill -9 the master a third in, the replica is promoted, "
+        "the old master returns as a replica; the provider answers in 0.2 s",
+        (master_kill,),
+        provider_latency=0.2,
+        sentinel=True,
+    ),
+    Scenario(
+        "sentinel-master-gone",
+        "Redis behind Sentinel: the master's host is gone for good a third in; the "
+        "provider answers in 0.2 s",
+        (partial(master_kill, comes_back=False),),
+        provider_latency=0.2,
+        sentinel=True,
     ),
     Scenario(
         "all-together",

@@ -393,6 +393,8 @@ class Stack:
         self._restarts: dict[str, int] = {}
         self._stop_supervising = threading.Event()
         self._exit = contextlib.ExitStack()
+        # A scenario's own broker (a Sentinel cluster's variables), over the stack's Redis.
+        self.broker_env: dict[str, str] = {}
         self._control = Celery("faults-control", broker=self.redis.url)
 
     # -- the parts that live for the whole run ---------------------------------------
@@ -437,6 +439,7 @@ class Stack:
             "DJANGO_DEBUG": "False",
             "DATABASE_URL": self.postgres.url(database),
             "CELERY_BROKER_URL": self.redis.url,
+            **self.broker_env,
             "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
             "POSTMARK_SERVER_TOKEN": "any",
             "POSTMARK_API_URL": self.provider.url,
@@ -462,6 +465,28 @@ class Stack:
             )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed:\n{tail(log_path, 60)}")
+
+    def use_broker(self, env: dict[str, str] | None, transport_options: dict | None = None):
+        """The broker of the product's next processes and of this harness's pings: a
+        Sentinel cluster's (its variables and Celery transport options), or, with None,
+        the stack's own Redis again."""
+        self.broker_env = dict(env or {})
+        self._control.close()
+        self._control = Celery(
+            "faults-control", broker=self.broker_env.get("CELERY_BROKER_URL", self.redis.url)
+        )
+        if transport_options:
+            self._control.conf.broker_transport_options = transport_options
+
+    def call_task(self, name: str, args: list, log_name: str) -> None:
+        """Queue a task as an operator's shell would (`manage.py shell`), through the
+        product's own settings and broker: this harness's copy of the product's Celery
+        app keeps the stack's own Redis for the whole run."""
+        env = {**self.product_env(tracking=self.tracking), **self.extra_env}
+        module, task = name.rsplit(".", 1)
+        code = f"from {module} import {task}; {task}.delay(*{args!r})"
+        manage = str(BACKEND_DIR / "manage.py")
+        self.python([manage, "shell", "--no-imports", "-c", code], env, log_name, timeout=120)
 
     def migrate(self) -> None:
         self.postgres.admin(f'CREATE DATABASE "{BASE_DB}"')
