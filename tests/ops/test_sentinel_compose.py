@@ -346,10 +346,10 @@ def test_the_scripts_fail_a_killed_master_over_and_bring_it_back_as_a_replica(tm
     def client(name: str) -> redis.Redis:
         return redis.Redis("127.0.0.1", ports[name], password="node-pw", socket_timeout=2)
 
-    def master_named() -> tuple[str, int] | None:
+    def master_named(sentinel: str = "s2") -> tuple[str, int] | None:
         answer = redis.Redis(
             "127.0.0.1",
-            ports["s2"],
+            ports[sentinel],
             password="sentinel-pw",
             socket_timeout=2,
             decode_responses=True,
@@ -399,6 +399,13 @@ def test_the_scripts_fail_a_killed_master_over_and_bring_it_back_as_a_replica(tm
         assert client("replica").info("replication")["role"] == "master"
         assert client("replica").get("queued") == b"before the kill"
 
+        # Every Sentinel has the news (the first one the script asks may be another).
+        new_master = ("127.0.0.1", ports["replica"])
+        wait_for(
+            lambda: all(master_named(s) == new_master for s in ["s1", "s2", "s3"]),
+            timeout=10,
+            what="every Sentinel to name the new master",
+        )
         node("master", "127.0.0.1", "")  # its own configuration says: master
         wait_for(
             lambda: client("master").info("replication")["master_link_status"] == "up",
