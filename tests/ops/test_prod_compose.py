@@ -41,7 +41,6 @@ from tests.support.prod_env import (
     PROVIDER_SECRETS,
     REDIS_SECRET,
     SECRET_NAME,
-    SENTINEL_SECRETS,
     TRACKING_SECRETS,
     WEB_SECRETS,
     filled_in,
@@ -187,7 +186,7 @@ def test_each_container_gets_only_the_secrets_it_uses(prod_filled_in):
     model, values = prod_filled_in
     # A secret added to the example needs its line here (the URLs carry the passwords).
     in_example = {name for name in env_file_entries(PROD_EXAMPLE) if SECRET_NAME.search(name)}
-    assert in_example - {"DATABASE_URL", "CELERY_BROKER_URL"} == ALL_SECRETS | SENTINEL_SECRETS
+    assert in_example - {"DATABASE_URL", "CELERY_BROKER_URL"} == ALL_SECRETS
     reached = {
         service_name: {name for name, value in values.items() if value in json.dumps(service)}
         for service_name, service in model["services"].items()
@@ -229,6 +228,7 @@ def test_flower_gets_no_secret_but_its_own(prod_filled_in):
     assert {name for name in env if SECRET_NAME.search(name)} == {
         "FLOWER_BASIC_AUTH",
         "CELERY_BROKER_URL",
+        "CELERY_BROKER_SENTINEL_PASSWORD",
         "SENTRY_DSN",
     }
 
