@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from celery.utils.nodenames import host_format
 
+from tests.faults.stack import parent_of
 from tests.support.processes import REPO_DIR
 from tests.support.waiting import StopWaiting, wait_for
 
@@ -85,15 +86,6 @@ def procfile_command(name: str) -> str:
         if line.startswith(f"{name}:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError(f"ops/Procfile has no {name} process")
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def arguments_of(pid: int) -> list[str]:
