@@ -395,7 +395,8 @@ class Stack:
         self._exit = contextlib.ExitStack()
         # A scenario's own broker (a Sentinel cluster's variables), over the stack's Redis.
         self.broker_env: dict[str, str] = {}
-        self._control = Celery("faults-control", broker=self.redis.url)
+        # Not the current app: the shared tasks' .delay() in this process stays the product's.
+        self._control = Celery("faults-control", broker=self.redis.url, set_as_current=False)
 
     # -- the parts that live for the whole run ---------------------------------------
 
@@ -473,7 +474,9 @@ class Stack:
         self.broker_env = dict(env or {})
         self._control.close()
         self._control = Celery(
-            "faults-control", broker=self.broker_env.get("CELERY_BROKER_URL", self.redis.url)
+            "faults-control",
+            broker=self.broker_env.get("CELERY_BROKER_URL", self.redis.url),
+            set_as_current=False,
         )
         if transport_options:
             self._control.conf.broker_transport_options = transport_options

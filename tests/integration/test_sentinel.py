@@ -123,7 +123,8 @@ def healthcheck(queue: str, host: str, env: dict, workdir) -> subprocess.Complet
 def test_a_worker_consumes_after_a_failover_by_itself(worker_pool, cluster, tmp_path, how):
     """celery#10096: workers reported to stop consuming after a Sentinel failover. Both a
     SENTINEL FAILOVER and a master killed with -9 (started again afterwards, as a replica)."""
-    probe = Celery("sentinel-probe", broker=cluster.broker_url)
+    # Not the current app: later tests' .delay() must keep the product's app and broker.
+    probe = Celery("sentinel-probe", broker=cluster.broker_url, set_as_current=False)
     probe.conf.broker_transport_options = cluster.transport_options
     env = {**worker_pool.common_env, **cluster.env()}
     worker = WorkerProcess(probe, "email", env, tmp_path / "worker.log")

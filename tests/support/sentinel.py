@@ -218,8 +218,19 @@ class SentinelCluster:
         """SENTINEL FAILOVER: the replica is promoted, the old master follows it. The new
         master's port, once everything has settled."""
         new = self.replica_port
-        with contextlib.closing(self.sentinel_at(self.sentinel_ports[0])) as node:
-            node.sentinel_failover(self.master_name)
+
+        def asked() -> bool:
+            with contextlib.closing(self.sentinel_at(self.sentinel_ports[0])) as node:
+                try:
+                    return bool(node.sentinel_failover(self.master_name))
+                except redis.ResponseError as exc:
+                    # NOGOODSLAVE: the Sentinel has not yet seen the replica fit to promote
+                    # (its view refreshes every few seconds; a loaded machine is slower).
+                    if "NOGOODSLAVE" in str(exc):
+                        return False
+                    raise
+
+        wait_for(asked, timeout=TIMEOUT, what="a Sentinel to accept the failover")
         return self.wait_until_settled(new)
 
     def kill_master(self) -> tuple[int, int]:
