@@ -39,11 +39,6 @@ def setup(env: dict[str, str]) -> None:
     django.setup()
     import core.celery  # noqa: F401  (the product's Celery app, for .delay())
 
-    # Celery prefers a CELERY_BROKER_URL in the environment to any app's own broker: the
-    # settings have read it, so it goes, and the harness's other apps (the stack's
-    # pings, a Sentinel scenario's) reach the broker they were given.
-    os.environ.pop("CELERY_BROKER_URL", None)
-
 
 def close() -> None:
     """Drop this process's database connections (before the database is replaced)."""

@@ -472,12 +472,12 @@ class Stack:
         Sentinel cluster's (its variables and Celery transport options), or, with None,
         the stack's own Redis again."""
         self.broker_env = dict(env or {})
+        url = self.broker_env.get("CELERY_BROKER_URL", self.redis.url)
+        # Celery prefers CELERY_BROKER_URL in the environment to any app's own broker, and
+        # this process has the stack's there (product.setup): the pings must follow.
+        os.environ["CELERY_BROKER_URL"] = url
         self._control.close()
-        self._control = Celery(
-            "faults-control",
-            broker=self.broker_env.get("CELERY_BROKER_URL", self.redis.url),
-            set_as_current=False,
-        )
+        self._control = Celery("faults-control", broker=url, set_as_current=False)
         if transport_options:
             self._control.conf.broker_transport_options = transport_options
 
