@@ -12,7 +12,6 @@ test_preflight.py; Redis started with its secret: tests/integration/test_prod_co
 import json
 import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from tests.support.prod_env import (
     TRACKING_SECRETS,
     WEB_SECRETS,
     filled_in,
+    recording_redis_cli,
     redis_health_check,
 )
 
@@ -335,18 +335,10 @@ def test_redis_health_check_wants_pong_and_keeps_the_password_off_its_command_li
     afterwards (PONG); it records how it was called."""
     model, _ = prod_filled_in
     secret, password = redis_secret
-    stub = tmp_path / "bin" / "redis-cli"
-    stub.parent.mkdir()
-    stub.write_text(
-        "#!/bin/sh\n"
-        f'printf "%s" "$REDISCLI_AUTH" > {tmp_path}/auth\n'
-        f'printf "%s" "$*" > {tmp_path}/argv\n'
-        f"echo '{answer}'\n"
-    )
-    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    stub_dir = recording_redis_cli(tmp_path, answer)
     result = subprocess.run(
         ["sh", "-c", redis_health_check(model, secret)],
-        env=clean_env(PATH=f"{stub.parent}{os.pathsep}{os.environ['PATH']}"),
+        env=clean_env(PATH=f"{stub_dir}{os.pathsep}{os.environ['PATH']}"),
         timeout=30,
     )
     assert (result.returncode == 0) is healthy

@@ -24,7 +24,7 @@ import pytest
 from tests.support.compose import command_of, image_services, seconds
 from tests.support.fresh_python import clean_env
 from tests.support.processes import REPO_DIR, free_port
-from tests.support.prod_env import REDIS_SECRET, filled_in, unescaped
+from tests.support.prod_env import REDIS_SECRET, filled_in, recording_redis_cli, unescaped
 from tests.support.waiting import StopWaiting, wait_for
 
 SENTINEL_COMPOSE = REPO_DIR / "docker-compose.sentinel.yml"
@@ -185,19 +185,11 @@ def test_sentinel_health_check_wants_a_master_address(sentinel_layout, tmp_path,
     test = service["healthcheck"]["test"]
     secret = tmp_path / "sentinel_password"
     secret.write_text("the-sentinel-password")
-    stub = tmp_path / "bin" / "redis-cli"
-    stub.parent.mkdir()
-    stub.write_text(
-        "#!/bin/sh\n"
-        f'printf "%s" "$REDISCLI_AUTH" > {tmp_path}/auth\n'
-        f'printf "%s" "$*" > {tmp_path}/argv\n'
-        f"printf '%s\\n' '{answer}'\n"
-    )
-    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    stub_dir = recording_redis_cli(tmp_path, answer)
     result = subprocess.run(
         ["sh", "-c", unescaped(test[1]).replace(SENTINEL_SECRET, str(secret))],
         env=clean_env(
-            PATH=f"{stub.parent}{os.pathsep}{os.environ['PATH']}",
+            PATH=f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
             SENTINEL_MASTER_NAME=service["environment"]["SENTINEL_MASTER_NAME"],
         ),
         timeout=30,

@@ -5,6 +5,7 @@ docker-compose.prod.yml defines them."""
 import importlib.util
 import re
 import secrets
+import stat
 from pathlib import Path
 
 from tests.support.compose import PROD_EXAMPLE
@@ -89,3 +90,19 @@ def redis_health_check(model: dict, secret: Path, port: int | None = None) -> st
     assert REDIS_SECRET in check and "redis-cli ping" in check
     check = check.replace(REDIS_SECRET, str(secret))
     return check.replace("redis-cli ping", f"redis-cli -p {port} ping") if port else check
+
+
+def recording_redis_cli(tmp_path: Path, answer: str) -> Path:
+    """A redis-cli that prints `answer` and records how it was called: its password
+    (REDISCLI_AUTH) in tmp_path/auth, its arguments in tmp_path/argv. The folder to put
+    first on PATH."""
+    stub = tmp_path / "bin" / "redis-cli"
+    stub.parent.mkdir()
+    stub.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s" "$REDISCLI_AUTH" > {tmp_path}/auth\n'
+        f'printf "%s" "$*" > {tmp_path}/argv\n'
+        f"printf '%s\\n' '{answer}'\n"
+    )
+    stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    return stub.parent
