@@ -16,5 +16,6 @@ Each has tests that fail when an upgrade changes what it patches, including one 
 shows the shipped behaviour it exists for (when that one fails, drop the patch).
 
 - flower.py: Flower's /metrics behind Flower's basic auth (security: refuses to start on
-  an unchecked version). Applied by ops/flower/flowerconfig.py; tests/patches/test_flower.py.
+  an unchecked version), and its Broker page asking every Sentinel of a sentinel:// broker
+  URL (falls back). Applied by ops/flower/flowerconfig.py; tests/patches/test_flower.py.
 """

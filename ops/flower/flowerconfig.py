@@ -14,6 +14,7 @@ import environ
 
 # Importable here: `celery -A core flower` has imported the `core` package (backend/).
 from core import credentials as _credentials_rules
+from core.celery import app as _celery_app
 from patches import flower as _flower_patches
 
 _REPO_DIR = Path(__file__).resolve().parents[2]
@@ -59,6 +60,9 @@ basic_auth = _credentials
 # /metrics behind the same credentials (Flower serves it open): a patch of Flower's
 # routes, kept apart in backend/patches/ (its notes say why and for which versions).
 _flower_patches.apply()
+# Through Sentinel, the Broker page asks every Sentinel for the master, not only the
+# first: a patch of Flower's Sentinel client, in the same module.
+_flower_patches.ask_every_sentinel(_celery_app.conf.broker_url)
 
 # Production Flower watches and never acts: no running, revoking or terminating tasks,
 # no worker shutdown, pool or rate-limit changes (its API answers 403). Re-running

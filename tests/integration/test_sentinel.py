@@ -11,9 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.mailing import rate_limit
 from core import redis_connection
+from tests.support.flower import FlowerProcess
 from tests.support.processes import REPO_DIR, WorkerProcess
 from tests.support.sentinel import sentinel_cluster
 from tests.support.task_results import wait_for_result
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +154,66 @@ def test_a_worker_consumes_after_a_failover_by_itself(worker_pool, cluster, tmp_
     finally:
         worker.stop()
         probe.close()
+
+
+def flower_task_state(flower: FlowerProcess, task_id: str) -> str | None:
+    answer = flower.get(f"/api/task/info/{task_id}", auth=flower.auth)
+    return answer.json().get("state") if answer.ok else None
+
+
+def flower_queue_lengths(flower: FlowerProcess) -> dict[str, int]:
+    """What the Broker page shows, through its API (the page and it build the same client)."""
+    answer = flower.get("/api/queues/length", auth=flower.auth)
+    assert answer.status_code == 200, f"{answer.status_code} {answer.text}\n{flower.log()}"
+    return {queue["name"]: queue["messages"] for queue in answer.json()["active_queues"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flower_follows_the_master_and_its_broker_page_asks_every_sentinel(worker_pool, tmp_path):
+    """Operators keep Flower through a failover: the worker, the tasks after it and the
+    Broker page, which keeps answering with the first Sentinel of the URL gone
+    (backend/patches/flower.py). Its own cluster: this one loses a Sentinel."""
+    with sentinel_cluster(tmp_path / "cluster") as cluster:
+        probe = Celery("sentinel-flower-probe", broker=cluster.broker_url, set_as_current=False)
+        probe.conf.broker_transport_options = cluster.transport_options
+        env = {**worker_pool.common_env, **cluster.env()}
+        worker = WorkerProcess(probe, "email", env, tmp_path / "worker.log")
+        flower_env = {key: value for key, value in env.items() if not key.startswith("FLOWER_")}
+        flower = FlowerProcess(
+            {
+                **flower_env,
+                "FLOWER_BASIC_AUTH": "ops:flower-sentinel-test",
+                "FLOWER_STATE_FILE": str(tmp_path / "flower" / "state"),
+            },
+            tmp_path / "flower.log",
+        )
+        try:
+            flower.wait_for_events_from(worker.nodename)
+            assert "email" in flower_queue_lengths(flower)
+
+            cluster.kill_master()  # not restarted: the host is gone
+
+            after = probe.send_task(RECONCILE_TASK, exchange="email", routing_key="email")
+            wait_for_result(after.id, "SUCCESS", timeout=120)
+            # Flower's event stream found the new master by itself.
+            wait_for(
+                lambda: flower_task_state(flower, after.id) == "SUCCESS",
+                timeout=60,
+                what="Flower to show the task run after the failover",
+            )
+            workers = flower.get("/api/workers", params={"refresh": "1"}, auth=flower.auth)
+            assert worker.nodename in workers.json()
+            assert "email" in flower_queue_lengths(flower)
+
+            cluster.stop_sentinel(cluster.sentinel_ports[0])
+
+            assert "email" in flower_queue_lengths(flower)
+            page = flower.get("/broker", auth=flower.auth)
+            assert page.status_code == 200 and '<tr id="email">' in page.text
+        except BaseException:
+            print(worker.log(), flower.log(), sep="\n")
+            raise
+        finally:
+            flower.stop()
+            worker.stop()
+            probe.close()

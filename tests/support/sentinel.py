@@ -9,6 +9,7 @@ redis-server and redis-sentinel processes in a temporary directory.
         cluster.kill_master()         # kill -9 the master; Sentinel promotes the replica
         cluster.restart(port)         # start a killed Redis again (Sentinel makes it a replica)
         cluster.stop_master_for_good()
+        cluster.stop_sentinel(port)   # one Sentinel's host is gone (the others still answer)
 
 Every step waits for the condition it promises (all three Sentinels name the new master,
 the replica's link is up), never for a time. Passwords are on, as in production.
@@ -246,6 +247,11 @@ class SentinelCluster:
     def stop_master_for_good(self) -> tuple[int, int]:
         """The master's host is gone for good: kill_master, and its Redis never returns."""
         return self.kill_master()
+
+    def stop_sentinel(self, port: int) -> None:
+        """kill -9 one Sentinel (wait_until_settled asks every Sentinel: not after this)."""
+        self.processes[port].send_signal(signal.SIGKILL)
+        self.processes[port].wait(timeout=10)
 
 
 @contextlib.contextmanager
