@@ -111,9 +111,10 @@ def check_secret_key(values: Mapping[str, str]) -> Iterator[tuple[str, str]]:
 
 
 def check_service_passwords(values: Mapping[str, str]) -> Iterator[tuple[str, str]]:
-    """POSTGRES_PASSWORD and REDIS_PASSWORD: long, unpublished, and URL-safe (compose puts
-    them into the default DATABASE_URL and CELERY_BROKER_URL, and into Redis's config)."""
-    for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+    """POSTGRES_PASSWORD, REDIS_PASSWORD and, when set (the Sentinel layout), Sentinel's
+    CELERY_BROKER_SENTINEL_PASSWORD: long, unpublished, and URL-safe (compose puts them into
+    the default DATABASE_URL and CELERY_BROKER_URL, and into Redis's and Sentinel's config)."""
+    for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "CELERY_BROKER_SENTINEL_PASSWORD"):
         password = values.get(name, "")
         if not password:
             continue

@@ -254,6 +254,16 @@ def good_values(tmp_path_factory):
         ),
         ({"POSTGRES_PASSWORD": "Fifteen-chars-7"}, "POSTGRES_PASSWORD", "fewer than 16"),
         ({"REDIS_PASSWORD": "sixteen+chars:at@all"}, "REDIS_PASSWORD", "break the URL"),
+        (
+            {"CELERY_BROKER_SENTINEL_PASSWORD": "Fifteen-chars-7"},
+            "CELERY_BROKER_SENTINEL_PASSWORD",
+            "fewer than 16",
+        ),
+        (
+            {"CELERY_BROKER_SENTINEL_PASSWORD": "commission-demo-and-more"},
+            "CELERY_BROKER_SENTINEL_PASSWORD",
+            "is a password published in this repository",
+        ),
         ({"FLOWER_BASIC_AUTH": "ops:short"}, "FLOWER_BASIC_AUTH", "short password for ops"),
         ({"FLOWER_BASIC_AUTH": "no-colon-at-all-here"}, "FLOWER_BASIC_AUTH", "user:password"),
         (
