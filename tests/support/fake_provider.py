@@ -349,7 +349,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            # The client went away before its body arrived (a sender killed mid send):
+            # nothing was submitted, so nothing is accepted, as at the real API.
+            self.close_connection = True
+            return
+        body = json.loads(raw or b"{}")
         request, reply, release = self.server.fake._take(
             self.path, dict(self.headers), body, client=self.client_address[:2]
         )
