@@ -193,13 +193,22 @@ def test_flower_follows_the_master_and_its_broker_page_asks_every_sentinel(worke
 
             cluster.kill_master()  # not restarted: the host is gone
 
-            after = probe.send_task(RECONCILE_TASK, exchange="email", routing_key="email")
-            wait_for_result(after.id, "SUCCESS", timeout=120)
-            # Flower's event stream found the new master by itself.
+            # Flower's event stream finds the new master by itself, retrying with its own
+            # backoff. Events are not queued for a listener that is reconnecting, so a task
+            # run before it is back never shows: send tasks until one shows.
+            sent = []
+
+            def a_task_run_after_the_kill_shows() -> bool:
+                task = probe.send_task(RECONCILE_TASK, exchange="email", routing_key="email")
+                wait_for_result(task.id, "SUCCESS", timeout=120)
+                sent.append(task.id)
+                return any(flower_task_state(flower, task_id) == "SUCCESS" for task_id in sent)
+
             wait_for(
-                lambda: flower_task_state(flower, after.id) == "SUCCESS",
-                timeout=60,
-                what="Flower to show the task run after the failover",
+                a_task_run_after_the_kill_shows,
+                timeout=90,
+                interval=1,
+                what="Flower to show a task run after the failover",
             )
             workers = flower.get("/api/workers", params={"refresh": "1"}, auth=flower.auth)
             assert worker.nodename in workers.json()

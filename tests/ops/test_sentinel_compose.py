@@ -25,6 +25,7 @@ from tests.support.compose import command_of, image_services, seconds
 from tests.support.fresh_python import clean_env
 from tests.support.processes import REPO_DIR, free_port
 from tests.support.prod_env import REDIS_SECRET, filled_in, recording_redis_cli, unescaped
+from tests.support.sentinel import DOWN_AFTER_MS
 from tests.support.waiting import StopWaiting, wait_for
 
 SENTINEL_COMPOSE = REPO_DIR / "docker-compose.sentinel.yml"
@@ -357,8 +358,8 @@ def test_the_scripts_fail_a_killed_master_over_and_bring_it_back_as_a_replica(tm
                 sentinel, SENTINEL_SCRIPT,
                 SENTINEL_ANNOUNCE_HOSTNAME="127.0.0.1", SENTINEL_PORT=str(ports[sentinel]),
                 SENTINEL_DIR=str(tmp_path / sentinel), SENTINEL_MONITOR_HOST="127.0.0.1",
-                SENTINEL_MONITOR_PORT=str(ports["master"]), SENTINEL_DOWN_AFTER_MS="1000",
-                SENTINEL_FAILOVER_TIMEOUT_MS="5000",
+                SENTINEL_MONITOR_PORT=str(ports["master"]),
+                SENTINEL_DOWN_AFTER_MS=str(DOWN_AFTER_MS), SENTINEL_FAILOVER_TIMEOUT_MS="5000",
             )  # fmt: skip
 
         def replicated() -> bool:
