@@ -13,7 +13,9 @@
 #   SENTINEL_ANNOUNCE_HOSTNAME    this Sentinel's name as the others reach it (required)
 #   SENTINEL_MASTER_NAME          the master set's name (mymaster)
 #   SENTINEL_MONITOR_HOST, _PORT  the first master (redis 6379); SENTINEL_QUORUM (2)
-#   SENTINEL_DOWN_AFTER_MS        unanswered this long, the master is down (10000)
+#   SENTINEL_DOWN_AFTER_MS        unanswered this long, the master is down (10000; 2000 at
+#                                 least: Sentinel pings once a second, and at 1000 it called
+#                                 a just-promoted master down and failed over again)
 #   SENTINEL_FAILOVER_TIMEOUT_MS  failover-timeout (60000)
 #   SENTINEL_PORT                 26379; SENTINEL_DIR: where sentinel.conf lives (/data)
 #   REDIS_PASSWORD_FILE           the nodes' password (/run/secrets/redis_password)
@@ -28,6 +30,11 @@ dir=${SENTINEL_DIR:-/data}
 conf=$dir/sentinel.conf
 password=$(cat "${REDIS_PASSWORD_FILE:-/run/secrets/redis_password}")
 [ -n "$password" ] || { echo "sentinel: the Redis password is empty" >&2; exit 1; }
+down_after=${SENTINEL_DOWN_AFTER_MS:-10000}
+[ "$down_after" -ge 2000 ] 2>/dev/null || {
+  echo "sentinel: SENTINEL_DOWN_AFTER_MS must be milliseconds, 2000 or more (not '$down_after')" >&2
+  exit 1
+}
 sentinel_password=""
 if [ -r "${SENTINEL_PASSWORD_FILE:-/run/secrets/sentinel_password}" ]; then
   sentinel_password=$(cat "${SENTINEL_PASSWORD_FILE:-/run/secrets/sentinel_password}")
@@ -51,7 +58,7 @@ sentinel announce-hostnames yes
 sentinel announce-ip $SENTINEL_ANNOUNCE_HOSTNAME
 sentinel monitor $name $monitor ${SENTINEL_QUORUM:-2}
 sentinel auth-pass $name $password
-sentinel down-after-milliseconds $name ${SENTINEL_DOWN_AFTER_MS:-10000}
+sentinel down-after-milliseconds $name $down_after
 sentinel failover-timeout $name ${SENTINEL_FAILOVER_TIMEOUT_MS:-60000}
 sentinel parallel-syncs $name 1
 CONF

@@ -31,9 +31,6 @@ T = TypeVar("T")
 # Seconds between the provider accepting a message and its Delivery webhook: later than
 # the client's timeout plus the first retry's countdown, as real events often are.
 WEBHOOK_DELAY = 5.0
-# The Sentinels' down-after in the failover scenarios: 1 s, the run's short thresholds
-# (docs/owed-work.md); a second failover it may cause on a loaded machine is one more fault.
-FAULT_RUN_DOWN_AFTER_MS = 1000
 # Every scenario's logs are copied here (the previous run's are removed first).
 LOGS_DIR = REPO_DIR / "var" / "faults" / "logs"
 _STOPPED = object()
@@ -190,9 +187,7 @@ def run_scenario(
         cluster = None
         if scenario.sentinel:
             # A fresh master, replica and three Sentinels for this scenario alone.
-            cluster = broker.enter_context(
-                sentinel_cluster(logs / "sentinel", down_after_ms=FAULT_RUN_DOWN_AFTER_MS)
-            )
+            cluster = broker.enter_context(sentinel_cluster(logs / "sentinel"))
             stack.use_broker(cluster.env(), cluster.transport_options)
             broker.callback(stack.use_broker, None)
         else:

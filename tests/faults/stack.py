@@ -617,7 +617,8 @@ class Stack:
 
     def log_tails(self, lines: int = 30) -> str:
         parts = [
-            f"--- {path.name}\n{tail(path, lines)}" for path in sorted(self.logs_dir.glob("*"))
+            f"--- {path.relative_to(self.logs_dir)}\n{tail(path, lines)}"
+            for path in sorted(self.logs_dir.rglob("*.log"))
         ]
         parts.append(f"--- redis.log\n{tail(self.redis.log_path, 10)}")
         parts.append(f"--- postgres.log\n{tail(self.postgres.log_path, 10)}")

@@ -161,7 +161,7 @@ def test_sentinels_monitor_the_master_with_a_quorum_of_two(sentinel_layout):
         assert env["SENTINEL_ANNOUNCE_HOSTNAME"] == name
         assert (env["SENTINEL_MONITOR_HOST"], env["SENTINEL_MONITOR_PORT"]) == ("redis", "6379")
         assert env["SENTINEL_QUORUM"] == "2"
-        assert 1000 <= int(env["SENTINEL_DOWN_AFTER_MS"]) <= 30000
+        assert 2000 <= int(env["SENTINEL_DOWN_AFTER_MS"]) <= 30000
     replica = model["services"]["redis-replica"]["environment"]
     assert replica["REDIS_REPLICA_OF"] == "redis 6379"
     assert model["services"]["redis"]["environment"]["REDIS_REPLICA_OF"] == ""
@@ -260,6 +260,29 @@ def test_sentinel_conf_comes_from_the_environment_and_keeps_what_sentinel_learnt
     assert "sentinel auth-pass mymaster new-node-pw" in conf
     assert set(learnt) <= set(conf)
     assert "user default on #abc" not in conf
+
+
+@pytest.mark.parametrize("down_after", ["1000", "1999", "10s"])
+def test_sentinel_refuses_a_down_after_within_its_own_ping_period(tmp_path, down_after):
+    (tmp_path / "redis").write_text("node-pw")
+    result = subprocess.run(
+        ["sh", str(SENTINEL_SCRIPT)],
+        env=clean_env(
+            REDIS_SERVER="echo",
+            SENTINEL_DIR=str(tmp_path),
+            SENTINEL_ANNOUNCE_HOSTNAME="redis-sentinel-1",
+            REDIS_PASSWORD_FILE=str(tmp_path / "redis"),
+            SENTINEL_DOWN_AFTER_MS=down_after,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"SENTINEL_DOWN_AFTER_MS must be milliseconds, 2000 or more (not '{down_after}')" in (
+        result.stderr
+    )
+    assert not (tmp_path / "sentinel.conf").exists()
 
 
 def test_redis_node_starts_as_configured_when_no_sentinel_answers(tmp_path):
