@@ -258,11 +258,9 @@ class SentinelCluster:
 
 
 @contextlib.contextmanager
-def sentinel_cluster(
-    workdir: Path, master_name: str = MASTER_NAME, down_after_ms: int = DOWN_AFTER_MS
-) -> Iterator[SentinelCluster]:
+def sentinel_cluster(workdir: Path, master_name: str = MASTER_NAME) -> Iterator[SentinelCluster]:
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = SentinelCluster(workdir=workdir, master_name=master_name, down_after_ms=down_after_ms)
+    cluster = SentinelCluster(workdir=workdir, master_name=master_name)
     try:
         cluster.start()
         yield cluster
