@@ -202,15 +202,20 @@ def test_sentinel_health_check_wants_a_master_address(sentinel_layout, tmp_path,
     ).read_text() == "-p 26379 --raw sentinel get-master-addr-by-name mymaster"
 
 
-def run_sentinel_script(tmp_path: Path, **env: str) -> str:
-    """sentinel.sh with `echo` for redis-server: the sentinel.conf it writes."""
-    result = subprocess.run(
+def sentinel_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """sentinel.sh with `echo` for redis-server, writing into tmp_path."""
+    return subprocess.run(
         ["sh", str(SENTINEL_SCRIPT)],
         env=clean_env(REDIS_SERVER="echo", SENTINEL_DIR=str(tmp_path), **env),
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def run_sentinel_script(tmp_path: Path, **env: str) -> str:
+    """sentinel.sh, started: the sentinel.conf it writes."""
+    result = sentinel_script(tmp_path, **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(tmp_path / "sentinel.conf"), "--sentinel"]
     return (tmp_path / "sentinel.conf").read_text()
@@ -265,18 +270,11 @@ def test_sentinel_conf_comes_from_the_environment_and_keeps_what_sentinel_learnt
 @pytest.mark.parametrize("down_after", ["1000", "1999", "10s"])
 def test_sentinel_refuses_a_down_after_within_its_own_ping_period(tmp_path, down_after):
     (tmp_path / "redis").write_text("node-pw")
-    result = subprocess.run(
-        ["sh", str(SENTINEL_SCRIPT)],
-        env=clean_env(
-            REDIS_SERVER="echo",
-            SENTINEL_DIR=str(tmp_path),
-            SENTINEL_ANNOUNCE_HOSTNAME="redis-sentinel-1",
-            REDIS_PASSWORD_FILE=str(tmp_path / "redis"),
-            SENTINEL_DOWN_AFTER_MS=down_after,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = sentinel_script(
+        tmp_path,
+        SENTINEL_ANNOUNCE_HOSTNAME="redis-sentinel-1",
+        REDIS_PASSWORD_FILE=str(tmp_path / "redis"),
+        SENTINEL_DOWN_AFTER_MS=down_after,
     )
     assert result.returncode == 1
     assert f"SENTINEL_DOWN_AFTER_MS must be milliseconds, 2000 or more (not '{down_after}')" in (

@@ -54,7 +54,6 @@ class SentinelCluster:
     sentinel_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     redis_ports: list[int] = field(default_factory=lambda: [free_port(), free_port()])
     sentinel_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(3)])
-    down_after_ms: int = DOWN_AFTER_MS
     processes: dict[int, subprocess.Popen] = field(default_factory=dict)
 
     # WHAT CLIENTS ARE GIVEN
@@ -129,7 +128,7 @@ class SentinelCluster:
                     f"sentinel sentinel-pass {self.sentinel_password}",
                     f"sentinel monitor {name} 127.0.0.1 {master} 2",
                     f"sentinel auth-pass {name} {self.password}",
-                    f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
+                    f"sentinel down-after-milliseconds {name} {DOWN_AFTER_MS}",
                     f"sentinel failover-timeout {name} {FAILOVER_TIMEOUT_MS}",
                     f"sentinel parallel-syncs {name} 1",
                 ]
@@ -242,8 +241,7 @@ class SentinelCluster:
         Sentinels name the replica (the killed Redis is not restarted: see restart)."""
         old = self.master_port
         new = self.replica_port
-        self.processes[old].send_signal(signal.SIGKILL)
-        self.processes[old].wait(timeout=10)
+        self._kill(old)
         self.wait_until_settled(new, replicas=0)
         return old, new
 
@@ -253,6 +251,9 @@ class SentinelCluster:
 
     def stop_sentinel(self, port: int) -> None:
         """kill -9 one Sentinel (wait_until_settled asks every Sentinel: not after this)."""
+        self._kill(port)
+
+    def _kill(self, port: int) -> None:
         self.processes[port].send_signal(signal.SIGKILL)
         self.processes[port].wait(timeout=10)
 
